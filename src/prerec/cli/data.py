@@ -1,0 +1,96 @@
+"""``prerec data stats`` and ``prerec data popularity``: look at domains before training on them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from prerec.data import load_domains, split_users
+from prerec.data.domain import Domain
+from prerec.data.split import DEFAULT_SEED
+from prerec.errors import PrerecError
+from prerec.popularity import PopularityIndex
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect domains: statistics and popularity factors")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    s = dsub.add_parser("stats", help="users, items, interactions, time span, text coverage, dropped rows")
+    s.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
+    s.set_defaults(handler=run_stats)
+    q = dsub.add_parser("popularity", help="popularity factors of every (day, item) pair of the log")
+    q.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
+    q.add_argument("--out", required=True, type=Path, help="Parquet file to write")
+    q.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="user split seed (domains without timestamps use their training users)")
+    q.set_defaults(handler=run_popularity)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    domains = load_domains(args.domains)
+    console = Console(width=max(Console().width, 130))
+    table = Table(title="Domains")
+    for col in ("domain", "users", "items", "interactions", "time span", "text coverage", "rows read"):
+        table.add_column(col, justify="left" if col in ("domain", "time span") else "right", no_wrap=True)
+    for d in domains:
+        st = d.stats()
+        table.add_row(d.name, f"{st['users']:,}", f"{st['items']:,}", f"{st['interactions']:,}",
+                      str(st["time span"]), str(st["text coverage"]), f"{st['rows read']:,}")
+    console.print(table)
+    for d in domains:
+        r = d.report
+        if r.dropped:
+            dropped = ", ".join(f"{rule}: {n:,}" for rule, n in r.dropped.items())
+            console.print(f"{d.name}: rows dropped by rule: {dropped} (total {sum(r.dropped.values()):,})")
+        if r.conflicting_texts:
+            console.print(f"{d.name}: {r.conflicting_texts:,} items had several texts (most frequent kept)")
+        if r.items_without_text:
+            console.print(f"{d.name}: {r.items_without_text:,} items have no text")
+        if r.texts_outside_log:
+            console.print(f"{d.name}: {r.texts_outside_log:,} item texts belong to no interaction (not in catalog)")
+        for note in r.notes:
+            console.print(f"{d.name}: {note}")
+    return 0
+
+
+def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """Factors of every (day, item) pair on which the domain has an interaction.
+
+    A domain without timestamps has one window (its training users' interactions): one row per
+    item, with a null day."""
+    seqs = domain.sequences
+    if domain.has_time:
+        pairs = np.unique(np.stack([seqs.days, seqs.items], axis=1), axis=0)
+        index = PopularityIndex(seqs.items, seqs.days)
+        f = index.factors(pairs[:, 0], pairs[:, 1])
+        day = pd.array(pairs[:, 0], dtype="Int64")
+        items = pairs[:, 1]
+    else:
+        train = split_users(seqs, seed).train
+        index = PopularityIndex(train.items, None)
+        items = np.unique(seqs.items)
+        f = index.factors(None, items)
+        day = pd.array([None] * len(items), dtype="Int64")
+    return pd.DataFrame({
+        "domain": domain.name, "day": day, "item_id": domain.item_ids[items].astype(str),
+        "f1": f[:, 0], "f2": f[:, 1], "f3": f[:, 2], "f4": f[:, 3],
+    })
+
+
+def run_popularity(args: argparse.Namespace) -> int:
+    domains = load_domains(args.domains)
+    frame = pd.concat([domain_popularity(d, args.seed) for d in domains], ignore_index=True)
+    out: Path = args.out
+    if out.suffix.lower() != ".parquet":
+        raise PrerecError(f"--out {out}: expected a .parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    print(f"wrote {len(frame):,} (day, item) rows for {len(domains)} domain(s) to {out}")
+    return 0

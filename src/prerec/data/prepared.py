@@ -1,0 +1,61 @@
+"""A domain made ready for models: its split, text embeddings and popularity index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prerec.data.domain import Domain
+from prerec.data.split import DEFAULT_SEED, Split, split_users
+from prerec.errors import PrerecError
+from prerec.popularity import PopularityIndex
+
+
+@dataclass
+class PreparedDomain:
+    """Everything a recommender needs about one domain, computed once.
+
+    ``item_emb[j]`` is the frozen text embedding of ``domain.item_ids[j]``. ``popularity``
+    follows SPEC.md section 3: the whole log when the domain has timestamps, otherwise one
+    window over its training users' interactions.
+    """
+
+    domain: Domain
+    split: Split
+    item_emb: np.ndarray
+    popularity: PopularityIndex
+
+    @property
+    def name(self) -> str:
+        return self.domain.name
+
+    @property
+    def n_items(self) -> int:
+        return self.domain.n_items
+
+    def factors(self, days: np.ndarray | int | None, items: np.ndarray) -> np.ndarray:
+        """Popularity factors ``(n, 4)`` of the given (day, item) pairs."""
+        return self.popularity.factors(days if self.popularity.days is not None else None, items)
+
+
+def prepare_domain(domain: Domain, item_emb: np.ndarray, seed: int = DEFAULT_SEED) -> PreparedDomain:
+    """Split users with ``seed``, build the popularity index and attach the embeddings."""
+    if item_emb.shape[0] != domain.n_items:
+        raise ValueError(f"{domain.name}: {item_emb.shape[0]} embeddings for {domain.n_items} items")
+    split = split_users(domain.sequences, seed)
+    seqs = domain.sequences
+    if domain.has_time:
+        popularity = PopularityIndex(seqs.items, seqs.days)
+    else:
+        popularity = PopularityIndex(split.train.items, None)
+    return PreparedDomain(domain, split, np.ascontiguousarray(item_emb, dtype=np.float32), popularity)
+
+
+def require_text(domain: Domain) -> None:
+    """PreRec represents items by their text: a domain without any is unusable."""
+    if (domain.texts.str.len() > 0).sum() == 0:
+        raise PrerecError(
+            f"{domain.source or domain.name}: domain {domain.name!r} has no item text at all; "
+            "PreRec encodes items from their text (give the items a text column)"
+        )

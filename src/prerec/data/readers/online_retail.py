@@ -1,0 +1,118 @@
+"""``online-retail``: the UCI Online Retail file, one domain per country (BENCHMARKS.md, B1).
+
+PATH is the Parquet/CSV/Excel-exported file with the UCI columns, or ``embedded`` for the copy
+shipped inside the package (CC BY 4.0, see ``prerec/data/embedded/ATTRIBUTION.md``).
+``#Country`` selects one country; without a selector every country is its own domain.
+
+Cleaning, in this order, each rule's removed rows counted per country:
+1. no CustomerID;  2. cancellation (InvoiceNo starts with "C");  3. Quantity <= 0;
+4. not a product stock code (first five characters not all digits: POST, D, M, DOT, ...);
+5. the same item repeated within one invoice (counts once).
+Item text: the most frequent non-missing Description of the stock code over the cleaned rows
+of all countries (ties: lexicographically smallest); "nan" descriptions are missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from prerec.data.domain import DataReport, Domain, build_domain, parse_timestamps, resolve_texts
+from prerec.data.readers import DomainSpec, reader
+from prerec.data.readers.tables import read_table
+from prerec.errors import PrerecError
+
+log = logging.getLogger(__name__)
+COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "CustomerID", "Country")
+RULES = (
+    "no CustomerID",
+    "cancellation",
+    "Quantity <= 0",
+    "not a product stock code",
+    "repeated item in one invoice",
+)
+
+
+def embedded_path() -> Path:
+    """The Online Retail file shipped inside the package."""
+    return Path(str(resources.files("prerec.data") / "embedded" / "online_retail.parquet"))
+
+
+def clean(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the B1 rules; return the kept rows and a (country x rule) table of removed rows."""
+    df = raw.copy()
+    df["InvoiceNo"] = df["InvoiceNo"].astype(str)
+    df["StockCode"] = df["StockCode"].astype(str).str.strip()
+    df["Country"] = df["Country"].astype(str)
+    customer = df["CustomerID"]
+    no_customer = customer.isna() | customer.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
+    quantity = pd.to_numeric(df["Quantity"], errors="coerce")
+    masks = {
+        RULES[0]: no_customer.to_numpy(),
+        RULES[1]: df["InvoiceNo"].str.upper().str.startswith("C").to_numpy(),
+        RULES[2]: (quantity.isna() | (quantity <= 0)).to_numpy(),
+        RULES[3]: ~df["StockCode"].str.match(r"^\d{5}").to_numpy(dtype=bool),
+    }
+    keep = np.ones(len(df), dtype=bool)
+    removed = {}
+    for rule, mask in masks.items():
+        hit = keep & mask
+        removed[rule] = df.loc[hit, "Country"].value_counts()
+        keep &= ~mask
+    kept = df[keep]
+    dup = kept.duplicated(["InvoiceNo", "StockCode"], keep="first").to_numpy()
+    removed[RULES[4]] = kept.loc[dup, "Country"].value_counts()
+    kept = kept[~dup]
+    table = pd.DataFrame(removed).reindex(columns=list(RULES)).fillna(0).astype(int)
+    return kept, table
+
+
+@reader("online-retail")
+def read_online_retail(spec: DomainSpec) -> list[Domain]:
+    path = embedded_path() if spec.path in ("", "embedded") else spec.existing_path()
+    raw = read_table(path, required=COLUMNS)
+    kept, removed = clean(raw)
+    rows_read = raw["Country"].astype(str).value_counts()
+    countries = sorted(rows_read.index)
+    if spec.selector is not None:
+        if spec.selector not in rows_read.index:
+            raise PrerecError(
+                f"{spec.text}: no country {spec.selector!r} in {path}; countries: {', '.join(countries)}"
+            )
+        countries = [spec.selector]
+
+    customer = pd.to_numeric(kept["CustomerID"], errors="coerce")
+    customer = customer.astype("Int64").astype(str) if customer.notna().all() else kept["CustomerID"].astype(str)
+    timestamps = parse_timestamps(kept["InvoiceDate"], where=f"{path} (InvoiceDate)")
+    frame = pd.DataFrame(
+        {
+            "user_id": customer.to_numpy(),
+            "item_id": kept["StockCode"].to_numpy(),
+            "timestamp": timestamps.to_numpy(),
+            "country": kept["Country"].to_numpy(),
+        }
+    )
+    # one text per stock code over all countries, so every market describes an item alike
+    resolved, conflicting = resolve_texts(kept["StockCode"], kept["Description"].astype(str))
+    texts = resolved.rename_axis("item_id").reset_index()
+    domains = []
+    for country in countries:
+        rows = frame[frame["country"] == country]
+        report = DataReport(rows_read=int(rows_read[country]))
+        for rule in RULES:
+            report.drop(rule, int(removed[rule].get(country, 0)) if country in removed.index else 0)
+        if rows.empty:
+            if spec.selector is not None:
+                raise PrerecError(f"{spec.text}: country {country!r} has no interactions left after cleaning")
+            log.warning("%s: skipped country %r: none of its %d rows is left after cleaning",
+                        spec.text, country, int(rows_read[country]))
+            continue
+        items = texts[texts["item_id"].isin(rows["item_id"].unique())]
+        domain = build_domain(country, rows, items, source=f"{path}#{country}", report=report)
+        domain.report.conflicting_texts = int(conflicting.isin(domain.item_ids).sum())
+        domains.append(domain)
+    return domains

@@ -1,0 +1,82 @@
+"""Text encoders. Every encoder returns float32 rows, L2-normalised, one per input text."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from prerec.errors import PrerecError
+
+DEFAULT_ENCODER = "e5"
+
+
+class TextEncoder(ABC):
+    """A frozen text encoder. ``identity`` names the model and its input convention exactly, so
+    a cache written by one encoder is never served to another."""
+
+    identity: str
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """Embeddings ``(len(texts), dim)``, float32, rows L2-normalised."""
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class HashEncoder(TextEncoder):
+    """Signed feature hashing of word uni- and bi-grams and character trigrams.
+
+    Not semantic and not multilingual: it exists so tests and smoke runs do not wait for a
+    neural encoder. Texts that share words get similar vectors, which is enough for a model to
+    learn from."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = int(dim)
+        self.identity = f"hash:{self.dim}"
+
+    def _features(self, text: str) -> list[str]:
+        words = re.findall(r"\w+", text.lower())
+        feats = [f"w:{w}" for w in words] + [f"b:{a}_{b}" for a, b in itertools.pairwise(words)]
+        for w in words:
+            padded = f"#{w}#"
+            feats += [f"c:{padded[i:i + 3]}" for i in range(len(padded) - 2)]
+        return feats
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feat in self._features(text):
+                h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        empty = ~out.any(axis=1)
+        out[empty, 0] = 1.0
+        return l2_normalise(out)
+
+
+def get_encoder(spec: str | None = None) -> TextEncoder:
+    """The encoder named by ``spec``: ``e5``, ``sentence-transformers:<model>``, ``hash[:DIM]``."""
+    spec = (spec or DEFAULT_ENCODER).strip()
+    kind, _, arg = spec.partition(":")
+    if kind == "hash":
+        try:
+            return HashEncoder(int(arg) if arg else 64)
+        except ValueError as exc:
+            raise PrerecError(f"encoder {spec!r}: expected hash:DIM with an integer DIM") from exc
+    if kind == "e5":
+        from prerec.text.e5 import E5Encoder
+
+        return E5Encoder()
+    if kind == "sentence-transformers":
+        from prerec.text.sbert import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(arg)
+    raise PrerecError(f"unknown encoder {spec!r}; use e5, sentence-transformers:<model or path> or hash:DIM")
