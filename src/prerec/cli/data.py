@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prerec.data import load_domains, split_users
-from prerec.data.domain import Domain
+from prerec.data.domain import NO_DAY, Domain
 from prerec.data.split import DEFAULT_SEED
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
@@ -61,23 +61,26 @@ def run_stats(args: argparse.Namespace) -> int:
 def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Factors of every (day, item) pair on which the domain has an interaction.
 
+    ``day`` is ``floor(unix_seconds / 86400)`` (int64), ``date`` the same day as ``YYYY-MM-DD``.
     A domain without timestamps has one window (its training users' interactions): one row per
-    item, with a null day."""
+    item, with ``day`` = -1 and no date."""
     seqs = domain.sequences
     if domain.has_time:
         pairs = np.unique(np.stack([seqs.days, seqs.items], axis=1), axis=0)
         index = PopularityIndex(seqs.items, seqs.days)
         f = index.factors(pairs[:, 0], pairs[:, 1])
-        day = pd.array(pairs[:, 0], dtype="Int64")
+        day = pairs[:, 0].astype(np.int64)
         items = pairs[:, 1]
+        date = pd.to_datetime(day, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     else:
         train = split_users(seqs, seed).train
         index = PopularityIndex(train.items, None)
         items = np.unique(seqs.items)
         f = index.factors(None, items)
-        day = pd.array([None] * len(items), dtype="Int64")
+        day = np.full(len(items), NO_DAY, dtype=np.int64)
+        date = np.full(len(items), None, dtype=object)
     return pd.DataFrame({
-        "domain": domain.name, "day": day, "item_id": domain.item_ids[items].astype(str),
+        "domain": domain.name, "day": day, "date": date, "item_id": domain.item_ids[items].astype(str),
         "f1": f[:, 0], "f2": f[:, 1], "f3": f[:, 2], "f4": f[:, 3],
     })
 

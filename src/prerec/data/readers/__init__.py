@@ -94,6 +94,28 @@ def load_domain(text: str) -> Domain:
 
 
 # the format modules register themselves on import
-from prerec.data.readers import canonical, online_retail  # noqa: E402
+from prerec.data.readers import (  # noqa: E402
+    canonical,
+    movielens,
+    online_retail,
+    recbole,
+    unisrec,
+    xmarket,
+    xmarket_5core,
+)
 
-__all__ = ["READERS", "DomainSpec", "canonical", "load_domain", "load_domains", "online_retail", "parse_spec", "reader"]
+__all__ = [
+    "READERS",
+    "DomainSpec",
+    "canonical",
+    "load_domain",
+    "load_domains",
+    "movielens",
+    "online_retail",
+    "parse_spec",
+    "reader",
+    "recbole",
+    "unisrec",
+    "xmarket",
+    "xmarket_5core",
+]
