@@ -1,0 +1,66 @@
+"""The training-free baselines of BENCHMARKS.md: popularity, text and text-last.
+
+All three score the target's whole catalog from what a zero-shot model may use: the target's
+own recent popularity (``popularity``) or the frozen item text embeddings (``text``,
+``text-last``). Embeddings are L2-normalised, so cosine similarity is a dot product divided by
+the norm of the query vector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prerec.data.prepared import PreparedDomain
+from prerec.recommender import Recommender
+
+
+class PopularityBaseline(Recommender):
+    """The popularity head's input alone: items ranked by the L2 factor ``f2 = c_j / s_2`` of the
+    request day's window (SPEC.md section 3). Items outside the window all score 0 and tie."""
+
+    name = "popularity"
+
+    def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+              days: np.ndarray) -> np.ndarray:
+        days = np.asarray(days, dtype=np.int64)
+        out = np.empty((len(days), target.n_items), dtype=np.float32)
+        if target.popularity.days is None:  # one static window: every row is the same
+            out[:] = target.factors(None, np.arange(target.n_items))[:, 1]
+            return out
+        for day in np.unique(days):
+            out[days == day] = target.popularity.item_factors(int(day), target.n_items)[:, 1]
+        return out
+
+
+def _history_mask(histories: np.ndarray) -> np.ndarray:
+    return np.asarray(histories) >= 0
+
+
+class TextMeanBaseline(Recommender):
+    """Zero-shot by text alone: cosine(mean of the history's text embeddings, item embedding)."""
+
+    name = "text"
+
+    def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+              days: np.ndarray) -> np.ndarray:
+        emb = target.item_emb
+        mask = _history_mask(histories)
+        h = emb[np.where(mask, histories, 0)] * mask[..., None]  # (b, L, dim), padding zeroed
+        query = h.sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+        return (query @ emb.T).astype(np.float32)
+
+
+class TextLastBaseline(Recommender):
+    """cosine(text embedding of the last history item, item embedding). The last item itself
+    scores 1, so repeat purchases rank first."""
+
+    name = "text-last"
+
+    def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+              days: np.ndarray) -> np.ndarray:
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if (lengths < 1).any():
+            raise ValueError("text-last needs a history of at least one item")
+        last = np.asarray(histories)[np.arange(len(lengths)), lengths - 1]
+        return (target.item_emb[last] @ target.item_emb.T).astype(np.float32)
