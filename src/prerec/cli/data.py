@@ -12,6 +12,7 @@ from rich.table import Table
 
 from prerec.data import load_domains, split_users
 from prerec.data.domain import NO_DAY, Domain
+from prerec.data.prepared import require_text
 from prerec.data.split import DEFAULT_SEED
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
@@ -22,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     s = dsub.add_parser("stats", help="users, items, interactions, time span, text coverage, dropped rows")
     s.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
+    s.add_argument("--require-text", action="store_true",
+                   help="fail (exit 2) on a domain without any item text, as training and evaluation would")
     s.set_defaults(handler=run_stats)
     q = dsub.add_parser("popularity", help="popularity factors of every (day, item) pair of the log")
     q.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
@@ -33,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     domains = load_domains(args.domains)
+    if args.require_text:
+        for d in domains:
+            require_text(d)
     console = Console(width=max(Console().width, 130))
     table = Table(title="Domains")
     for col in ("domain", "users", "items", "interactions", "time span", "text coverage", "rows read"):
@@ -41,14 +47,20 @@ def run_stats(args: argparse.Namespace) -> int:
         st = d.stats()
         table.add_row(d.name, f"{st['users']:,}", f"{st['items']:,}", f"{st['interactions']:,}",
                       str(st["time span"]), str(st["text coverage"]), f"{st['rows read']:,}")
+    if len(domains) > 1:
+        users = len(set().union(*(d.interactions["user_id"].unique() for d in domains)))
+        items = len(set().union(*(d.item_ids for d in domains)))
+        table.add_section()
+        table.add_row("all (distinct ids)", f"{users:,}", f"{items:,}",
+                      f"{sum(len(d.interactions) for d in domains):,}", "", "",
+                      f"{sum(d.report.rows_read for d in domains):,}")
     console.print(table)
+    print_drops(console, domains)
     for d in domains:
         r = d.report
-        if r.dropped:
-            dropped = ", ".join(f"{rule}: {n:,}" for rule, n in r.dropped.items())
-            console.print(f"{d.name}: rows dropped by rule: {dropped} (total {sum(r.dropped.values()):,})")
         if r.conflicting_texts:
-            console.print(f"{d.name}: {r.conflicting_texts:,} items had several texts (most frequent kept)")
+            console.print(f"{d.name}: {r.conflicting_texts:,} items had several texts (most frequent kept, "
+                          "ties: lexicographically smallest)")
         if r.items_without_text:
             console.print(f"{d.name}: {r.items_without_text:,} items have no text")
         if r.texts_outside_log:
@@ -56,6 +68,26 @@ def run_stats(args: argparse.Namespace) -> int:
         for note in r.notes:
             console.print(f"{d.name}: {note}")
     return 0
+
+
+def print_drops(console: Console, domains: list[Domain]) -> None:
+    """Rows removed by each cleaning rule, one row per domain that removed any, and the total."""
+    rules = list(dict.fromkeys(rule for d in domains for rule in d.report.dropped))
+    rows = [d for d in domains if sum(d.report.dropped.values())]
+    if not rows:
+        return
+    table = Table(title="Rows removed by cleaning")
+    table.add_column("domain", no_wrap=True)
+    for rule in [*rules, "total"]:
+        table.add_column(rule, justify="right")
+    for d in rows:
+        counts = [d.report.dropped.get(rule, 0) for rule in rules]
+        table.add_row(d.name, *(f"{n:,}" for n in counts), f"{sum(counts):,}")
+    if len(rows) > 1:
+        totals = [sum(d.report.dropped.get(rule, 0) for d in rows) for rule in rules]
+        table.add_section()
+        table.add_row("all", *(f"{n:,}" for n in totals), f"{sum(totals):,}")
+    console.print(table)
 
 
 def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:

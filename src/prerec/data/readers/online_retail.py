@@ -99,7 +99,7 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
     # one text per stock code over all countries, so every market describes an item alike
     resolved, conflicting = resolve_texts(kept["StockCode"], kept["Description"].astype(str))
     texts = resolved.rename_axis("item_id").reset_index()
-    domains = []
+    domains, skipped = [], []
     for country in countries:
         rows = frame[frame["country"] == country]
         report = DataReport(rows_read=int(rows_read[country]))
@@ -108,11 +108,14 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
         if rows.empty:
             if spec.selector is not None:
                 raise PrerecError(f"{spec.text}: country {country!r} has no interactions left after cleaning")
-            log.warning("%s: skipped country %r: none of its %d rows is left after cleaning",
-                        spec.text, country, int(rows_read[country]))
+            skipped.append(f"{country} ({int(rows_read[country]):,} rows)")
             continue
         items = texts[texts["item_id"].isin(rows["item_id"].unique())]
         domain = build_domain(country, rows, items, source=f"{path}#{country}", report=report)
         domain.report.conflicting_texts = int(conflicting.isin(domain.item_ids).sum())
         domains.append(domain)
+    if not domains:
+        raise PrerecError(f"{path}: no country has interactions left after cleaning (rules: {', '.join(RULES)})")
+    if skipped:
+        log.warning("%s: skipped, no row left after cleaning: %s", spec.text, ", ".join(skipped))
     return domains

@@ -75,10 +75,18 @@ def first_bad_line(text: str) -> str:
 
 
 def join_list(values: pd.Series) -> pd.Series:
-    """A column of string lists (or missing values, or plain strings) -> one space-joined string."""
-    is_list = values.map(lambda v: isinstance(v, list), na_action="ignore").fillna(False).astype(bool)
-    out = values.where(~is_list, values.where(is_list).str.join(" "))
-    return out.where(out.notna(), "").astype(str).str.strip()
+    """A column of string lists (or missing values, or plain strings) -> one space-joined string.
+
+    One call per metadata row (items, not interactions)."""
+
+    def one(v: object) -> str:
+        if isinstance(v, list | tuple):
+            return " ".join(str(x).strip() for x in v if x is not None)
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        return str(v)
+
+    return values.map(one).astype(str).str.strip()
 
 
 def item_text(meta: pd.DataFrame) -> pd.Series:
