@@ -1,0 +1,415 @@
+"""The serving API in Python: a loaded model, target domains attached from their catalogs, and
+batch-first recommendation (in the spirit of ``implicit``'s ``recommend``).
+
+    from prerec.serving import Service, Text
+    service = Service.load("runs/b1", retrieval="hnsw", db="events.sqlite")
+    service.attach("Germany=online-retail:online_retail_2010_2011.parquet#Germany")
+    recs = service.recommend("Germany", [["22423", "85123A"], [Text("red retrospot tea cup")]], k=10)
+    recs.item_ids, recs.scores                           # (2, 10) each, best first
+    service.add_items("Germany", {"NEW-1": "blue polka dot mug"})         # cold start
+    service.record("Germany", [Event("u1", "NEW-1", 1323993600)])          # popularity
+
+Attaching a domain encodes its item texts (no training). A history may mix catalog item ids
+and raw item texts (``Text(...)`` or ``{"text": ...}``) of items the catalog does not have:
+those are embedded on the fly (V = W x). Scores are U . V_j + g(F_j(today)) with the domain's
+popularity factors of "today" (SPEC.md section 3: the 15 days before today, from the domain's
+log plus every event recorded since), so recorded events change the next request's ranking
+from the day after they happened (today's events are outside today's window, as in training).
+
+Concurrency: request threads read immutable snapshots without locks; every mutation (added
+items, recorded events) runs under its domain's lock, is made durable first (when a store is
+given) and then publishes a new snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prerec.data.domain import SECONDS_PER_DAY, Domain
+from prerec.data.prepared import PreparedDomain
+from prerec.errors import PrerecError
+from prerec.serving.layered import Layered
+from prerec.serving.live_popularity import LivePopularity
+from prerec.serving.model import ServingModel, TorchServingModel
+from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
+from prerec.serving.store import Event, EventStore
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_ITEMS = 1024  # a longer history is a client bug (only the last 64 items count)
+MAX_K = 1000
+MAX_BATCH = 1024
+
+
+class UnknownDomainError(PrerecError):
+    """The request names a domain the service has not attached (HTTP 404)."""
+
+
+class UnknownItemError(PrerecError):
+    """The request names an item id that is not in the domain's catalog (HTTP 404)."""
+
+
+class RequestError(PrerecError):
+    """A request that is well-formed JSON but cannot be served as asked (HTTP 422)."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A history entry given by its text: an item the catalog does not have."""
+
+    text: str
+
+
+HistoryEntry = str | Text | Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Top-k per history, best first: ids ``(b, k)`` (``None`` where fewer than k items were
+    left), full scores (``-inf`` there), catalog texts and catalog indices (``-1`` there)."""
+
+    item_ids: np.ndarray
+    scores: np.ndarray
+    texts: np.ndarray
+    indices: np.ndarray
+
+    def row(self, r: int) -> list[tuple[str, float, str]]:
+        """The ``r``-th history's recommendations as ``(item_id, score, text)`` triples."""
+        return [(str(i), float(s), str(t)) for i, s, t, j in
+                zip(self.item_ids[r], self.scores[r], self.texts[r], self.indices[r]) if j >= 0]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Result of :meth:`Service.record`: events now durable, and how many of them were repeats
+    of an already stored ``event_id`` (stored once, counted once)."""
+
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """One immutable version of a domain's catalog."""
+
+    ids: Layered  # (n,) object: item id strings
+    texts: Layered  # (n,) object
+    emb: Layered  # (n, F) float32 text embeddings
+    vectors: ItemVectors  # V (n, H) and the retrieval index
+    base_index: dict[str, int]  # id -> row of the base rows (shared between versions, never mutated)
+    added_index: dict[str, int]  # id -> row of items added since the base was built (copied on write)
+
+    @property
+    def n(self) -> int:
+        return self.ids.n
+
+    def lookup(self, item_id: str) -> int | None:
+        j = self.added_index.get(item_id)
+        return self.base_index.get(item_id) if j is None else j
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    catalog: _Catalog
+    version: int
+    n_events: int  # events recorded through the service (and replayed from its store)
+    pop_cache: dict = field(default_factory=dict)  # day -> PopularityTerm, filled under the lock
+
+
+@dataclass
+class _DomainState:
+    name: str
+    prepared: PreparedDomain
+    live: LivePopularity
+    snapshot: _Snapshot
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    n_catalog: int = 0  # items of the domain's own catalog (the rest were added)
+
+
+def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
+    if isinstance(e, Event):
+        return e
+    if isinstance(e, Mapping):
+        try:
+            return Event(str(e["user_id"]), str(e["item_id"]), int(e["timestamp"]),
+                         None if e.get("event_id") is None else str(e["event_id"]))
+        except KeyError as exc:
+            raise RequestError(f"{where}: missing field {exc.args[0]!r}") from exc
+    try:
+        return Event(str(e[0]), str(e[1]), int(e[2]), str(e[3]) if len(e) > 3 and e[3] is not None else None)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise RequestError(f"{where}: expected (user_id, item_id, timestamp[, event_id])") from exc
+
+
+class Service:
+    """A loaded model serving any number of attached target domains (thread-safe)."""
+
+    def __init__(self, model: ServingModel, *, retrieval: str | Retriever = "exact",
+                 store: EventStore | str | Path | None = None, clock: Callable[[], float] = time.time,
+                 max_history_items: int = MAX_HISTORY_ITEMS, max_k: int = MAX_K,
+                 compact_fraction: float = 0.125) -> None:
+        self.model = model
+        self.retriever = make_retriever(retrieval) if isinstance(retrieval, str) else retrieval
+        self.store = EventStore(store) if isinstance(store, str | Path) else store
+        self.clock = clock
+        self.max_history_items = int(max_history_items)
+        self.max_k = int(max_k)
+        self.compact_fraction = float(compact_fraction)
+        self._domains: dict[str, _DomainState] = {}
+        self._attach_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, run_dir: str | Path, **options: object) -> Service:
+        """Load a pre-trained run once (zero-shot mode); ``options`` as for the constructor."""
+        return cls(TorchServingModel.from_run(run_dir), **options)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    # ---- domains --------------------------------------------------------------------------
+
+    def attach(self, domain: Domain | str, *, name: str | None = None) -> dict:
+        """Attach a target domain (a :class:`Domain` or ``NAME=FORMAT:PATH``): encode its item
+        texts, build the retrieval index, then replay the items and events of the store."""
+        if isinstance(domain, str):
+            from prerec.data.readers import load_domain
+
+            domain = load_domain(domain)
+        name = name or domain.name
+        t0 = time.perf_counter()
+        prepared = self.model.prepare(domain)
+        emb = np.ascontiguousarray(prepared.item_emb, dtype=np.float32)
+        vectors = np.ascontiguousarray(self.model.item_vectors(emb), dtype=np.float32)
+        ids = np.asarray(domain.item_ids, dtype=object)
+        catalog = _Catalog(
+            ids=Layered.of(ids), texts=Layered.of(domain.texts.to_numpy(dtype=object)), emb=Layered.of(emb),
+            vectors=self.retriever.vectors(Layered.of(vectors)),
+            base_index={str(i): k for k, i in enumerate(ids)}, added_index={},
+        )
+        seqs = domain.sequences
+        live = (LivePopularity(seqs.items, seqs.days) if domain.has_time
+                else LivePopularity(prepared.split.train.items, None))
+        state = _DomainState(name, prepared, live, _Snapshot(catalog, 0, 0), n_catalog=len(ids))
+        if self.store is not None:
+            self._replay(state)
+        with self._attach_lock:
+            if name in self._domains:
+                raise PrerecError(f"domain {name!r} is already attached")
+            self._domains[name] = state
+        log.info("attached %s: %d items (%d added), %d events replayed, %s retrieval, %.1fs", name,
+                 state.snapshot.catalog.n, state.snapshot.catalog.n - state.n_catalog,
+                 state.snapshot.n_events, self.retriever.name, time.perf_counter() - t0)
+        return self.info(name)
+
+    def _replay(self, state: _DomainState) -> None:
+        items = self.store.items(state.name)
+        if items:
+            self._upsert(state, [i for i, _ in items], [t for _, t in items], persist=False)
+        events = self.store.events(state.name)
+        if len(events):
+            cat = state.snapshot.catalog
+            idx = np.array([-1 if (j := cat.lookup(i)) is None else j for i in events["item_id"]], dtype=np.int64)
+            known = idx >= 0
+            if not known.all():
+                log.warning("%s: %d stored events name items no longer in the catalog; ignored",
+                            state.name, int((~known).sum()))
+            days = events["timestamp"].to_numpy(np.int64) // SECONDS_PER_DAY
+            state.live.add(idx[known], days[known])
+            state.snapshot = _Snapshot(cat, state.snapshot.version + 1, int(known.sum()))
+
+    def _state(self, domain: str) -> _DomainState:
+        state = self._domains.get(domain)
+        if state is None:
+            known = ", ".join(sorted(self._domains)) or "none"
+            raise UnknownDomainError(f"unknown domain {domain!r}; attached domains: {known}")
+        return state
+
+    @property
+    def domain_names(self) -> list[str]:
+        return sorted(self._domains)
+
+    def info(self, domain: str) -> dict:
+        """What is served for a domain: catalog size, added items, recorded events."""
+        state = self._state(domain)
+        snap = state.snapshot
+        return {"name": state.name, "n_items": snap.catalog.n, "n_catalog_items": state.n_catalog,
+                "n_added_items": snap.catalog.n - state.n_catalog, "n_events": snap.n_events,
+                "timed": state.live.timed, "retrieval": self.retriever.name}
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def _read(self, state: _DomainState, day: int | None) -> tuple[_Snapshot, PopularityTerm]:
+        """A snapshot and its popularity term for ``day`` (computed once per snapshot and day)."""
+        key = day if state.live.timed else None
+        snap = state.snapshot
+        term = snap.pop_cache.get(key)
+        if term is not None:
+            return snap, term
+        with state.lock:
+            snap = state.snapshot
+            term = snap.pop_cache.get(key)
+            if term is None:
+                items, factors = state.live.window_factors(key)
+                g = self.model.popularity(np.vstack([np.zeros((1, factors.shape[1]), np.float32), factors]))
+                scores = np.full(snap.catalog.n, g[0], dtype=np.float32)
+                scores[items] = g[1:]
+                term = PopularityTerm(scores)
+                if len(snap.pop_cache) >= 8:
+                    snap.pop_cache.clear()
+                snap.pop_cache[key] = term
+        return snap, term
+
+    def popularity_scores(self, domain: str, timestamp: float | None = None) -> np.ndarray:
+        """g(F_j(today)) of every catalog item ``(n_items,)`` (``today`` from ``timestamp``)."""
+        state = self._state(domain)
+        day = int((self.clock() if timestamp is None else timestamp) // SECONDS_PER_DAY)
+        return self._read(state, day)[1].scores
+
+    def recommend(self, domain: str, histories: Sequence[Sequence[HistoryEntry]], k: int = 10,
+                  exclude_seen: bool = False, *, timestamp: float | None = None) -> Recommendations:
+        """Top-``k`` items for each history of the batch, best first.
+
+        A history entry is a catalog item id or the text of an item (``Text`` or
+        ``{"text": ...}``). ``exclude_seen`` drops the history's catalog items from its answer.
+        ``timestamp`` (unix seconds, default now) decides "today" for the popularity factors.
+        """
+        state = self._state(domain)
+        if not len(histories):
+            raise RequestError("no histories given")
+        if len(histories) > MAX_BATCH:
+            raise RequestError(f"{len(histories)} histories in one call; at most {MAX_BATCH}")
+        if not 1 <= int(k) <= self.max_k:
+            raise RequestError(f"k must be between 1 and {self.max_k}, got {k}")
+        day = int((self.clock() if timestamp is None else timestamp) // SECONDS_PER_DAY)
+        snap, pop = self._read(state, day)
+        cat = snap.catalog
+        L = self.model.max_history
+        known_rows: list[np.ndarray] = []  # every catalog item of each history (for exclude_seen)
+        tail_keys: list[list[tuple[str, object]]] = []  # the last L entries, as ("id", j) / ("text", s)
+        for r, history in enumerate(histories):
+            if isinstance(history, str | bytes):
+                raise RequestError(f"history {r}: expected a list of entries, got a string")
+            if not len(history):
+                raise RequestError(f"history {r} is empty; give at least one item id or item text")
+            if len(history) > self.max_history_items:
+                raise RequestError(f"history {r} holds {len(history)} entries; at most {self.max_history_items}")
+            keys: list[tuple[str, object]] = []
+            for p, entry in enumerate(history):
+                if isinstance(entry, Text | Mapping):
+                    text = entry.text if isinstance(entry, Text) else entry.get("text")
+                    if not isinstance(text, str) or not text.strip():
+                        raise RequestError(f"history {r}, entry {p}: an item text must be a non-empty string")
+                    keys.append(("text", text))
+                else:
+                    j = cat.lookup(str(entry))
+                    if j is None:
+                        raise UnknownItemError(
+                            f"history {r}, entry {p}: item {str(entry)!r} is not in the catalog of domain "
+                            f"{state.name!r} (give {{\"text\": ...}} for an item the catalog does not have)")
+                    keys.append(("id", j))
+            known_rows.append(np.unique(np.array([j for kind, j in keys if kind == "id"], dtype=np.int64)))
+            tail_keys.append(keys[-L:])
+        # the user tower's input: the distinct catalog rows and raw texts of the batch, once each
+        ids = sorted({j for keys in tail_keys for kind, j in keys if kind == "id"})
+        texts = sorted({s for keys in tail_keys for kind, s in keys if kind == "text"})
+        row_of = {("id", j): n for n, j in enumerate(ids)}
+        row_of.update({("text", s): len(ids) + n for n, s in enumerate(texts)})
+        emb = cat.emb.take(np.array(ids, dtype=np.int64))
+        if texts:
+            emb = np.vstack([emb, self.model.embed_texts(texts)])
+        lengths = np.array([len(keys) for keys in tail_keys], dtype=np.int64)
+        hist = np.full((len(tail_keys), int(lengths.max())), -1, dtype=np.int64)
+        for r, keys in enumerate(tail_keys):
+            hist[r, : len(keys)] = [row_of[key] for key in keys]
+        users = self.model.user_vectors(emb, hist, lengths)
+        top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None)
+        valid = top >= 0
+        safe = np.where(valid, top, 0)
+        item_ids = np.where(valid, cat.ids.take(safe), None)
+        item_texts = np.where(valid, cat.texts.take(safe), None)
+        return Recommendations(item_ids, scores, item_texts, top)
+
+    # ---- mutations ----------------------------------------------------------------------------
+
+    def add_items(self, domain: str, items: Mapping[str, str] | Iterable[tuple[str, str] | Mapping]) -> dict:
+        """Add items by text, or change the text of existing ones (cold start: the texts are
+        encoded, the item matrix and the retrieval index extended). Durable before it returns."""
+        state = self._state(domain)
+        pairs = list(items.items()) if isinstance(items, Mapping) else [
+            (i["item_id"], i["text"]) if isinstance(i, Mapping) else tuple(i) for i in items]
+        if not pairs:
+            raise RequestError("no items given")
+        latest: dict[str, str] = {}
+        for n, (item_id, text) in enumerate(pairs):
+            if not isinstance(item_id, str) or not item_id.strip():
+                raise RequestError(f"item {n}: item_id must be a non-empty string")
+            if not isinstance(text, str) or not text.strip():
+                raise RequestError(f"item {n} ({item_id!r}): text must be a non-empty string")
+            latest[item_id] = text
+        return self._upsert(state, list(latest), list(latest.values()), persist=True)
+
+    def _upsert(self, state: _DomainState, item_ids: list[str], texts: list[str], *, persist: bool) -> dict:
+        emb = self.model.embed_texts(texts)
+        vecs = self.model.item_vectors(emb).astype(np.float32)
+        with state.lock:
+            if persist and self.store is not None:
+                self.store.put_items(state.name, zip(item_ids, texts))
+            snap = state.snapshot
+            cat = snap.catalog
+            added = dict(cat.added_index)
+            rows = np.empty(len(item_ids), dtype=np.int64)
+            n = cat.n
+            for k, item_id in enumerate(item_ids):
+                j = cat.lookup(item_id)
+                if j is None:
+                    j = added[item_id] = n
+                    n += 1
+                rows[k] = j
+            n_new = n - cat.n
+            ids = cat.ids.with_rows(rows, np.array(item_ids, dtype=object))
+            txt = cat.texts.with_rows(rows, np.array(texts, dtype=object))
+            embs = cat.emb.with_rows(rows, emb)
+            table = cat.vectors.table.with_rows(rows, vecs)
+            if table.n_over > max(1024, self.compact_fraction * table.n_base):
+                ids, txt, embs, table = ids.compact(), txt.compact(), embs.compact(), table.compact()
+                cat = _Catalog(ids, txt, embs, self.retriever.vectors(table),
+                               {**cat.base_index, **added}, {})
+                log.info("%s: folded %d added/changed items into the index", state.name, table.n)
+            else:
+                cat = _Catalog(ids, txt, embs, ItemVectors(table, cat.vectors.index), cat.base_index, added)
+            state.snapshot = _Snapshot(cat, snap.version + 1, snap.n_events)
+        return {"added": int(n_new), "updated": len(item_ids) - int(n_new), "n_items": cat.n}
+
+    def record(self, domain: str, events: Iterable[Event | Mapping | Sequence]) -> Recorded:
+        """Record interactions; they are durable (in the store) when this returns, and update
+        the domain's popularity factors for the following requests. An event whose
+        ``event_id`` is already stored is acknowledged but not counted again."""
+        state = self._state(domain)
+        evs = [_as_event(e, f"event {n}") for n, e in enumerate(events)]
+        if not evs:
+            raise RequestError("no events given")
+        cat = state.snapshot.catalog  # items are never removed: a later snapshot knows them too
+        idx = np.empty(len(evs), dtype=np.int64)
+        for n, e in enumerate(evs):
+            j = cat.lookup(e.item_id)
+            if j is None:
+                raise UnknownItemError(f"event {n}: item {e.item_id!r} is not in the catalog of domain "
+                                       f"{state.name!r} (add it with PUT /domains/{state.name}/items first)")
+            if e.timestamp < 0:
+                raise RequestError(f"event {n}: timestamp must be unix seconds >= 0, got {e.timestamp}")
+            idx[n] = j
+        days = np.array([e.timestamp for e in evs], dtype=np.int64) // SECONDS_PER_DAY
+        with state.lock:
+            new = self.store.append_events(state.name, evs) if self.store is not None else np.ones(len(evs), bool)
+            state.live.add(idx[new], days[new])
+            snap = state.snapshot
+            state.snapshot = _Snapshot(snap.catalog, snap.version + 1, snap.n_events + int(new.sum()))
+        return Recorded(len(evs), int((~new).sum()))
