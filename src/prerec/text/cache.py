@@ -114,7 +114,8 @@ class EmbeddingCache:
 
     # ---------------------------------------------------------------- reading
     def _shard_names(self) -> tuple[str, ...]:
-        return tuple(sorted(p.name[: -len(".keys.npy")] for p in self.dir.glob("*.keys.npy")))
+        return tuple(sorted(p.name[: -len(".keys.npy")] for p in self.dir.glob("*.keys.npy")
+                            if not p.name.startswith(".")))  # .tmp-* are writes in progress
 
     def refresh(self) -> None:
         """Re-scan the shards on disk (cheap when nothing changed)."""
@@ -133,8 +134,14 @@ class EmbeddingCache:
     def _load(self, names: tuple[str, ...]) -> None:
         shards, keys, where = [], [], []
         for name in names:
-            k = np.load(self.dir / f"{name}.keys.npy", mmap_mode="r", allow_pickle=False)
-            e = np.load(self.dir / f"{name}.emb.npy", mmap_mode="r", allow_pickle=False)
+            try:
+                k = np.load(self.dir / f"{name}.keys.npy", mmap_mode="r", allow_pickle=False)
+                e = np.load(self.dir / f"{name}.emb.npy", mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                raise
+            except (OSError, ValueError) as exc:  # not written by this module: skip, never crash
+                log.warning("embedding cache: ignoring unreadable shard %s (%s)", self.dir / name, exc)
+                continue
             if k.dtype != KEY_DTYPE or e.dtype != np.float32 or e.shape != (len(k), self.dim):
                 log.warning("embedding cache: ignoring malformed shard %s", self.dir / name)
                 continue

@@ -131,7 +131,7 @@ class SentenceTransformerEncoder(TextEncoder):
         prompts = dict(getattr(model, "prompts", None) or {})
         self.prompt_name = next((p for p in DOCUMENT_PROMPTS if prompts.get(p)), None)
         prompt = prompts.get(self.prompt_name, "") if self.prompt_name else ""
-        label = Path(name).name if path == Path(name).expanduser() else name
+        label = "/".join(path.parts[-2:]) if path == Path(name).expanduser() else name
         self.identity = (
             f"sentence-transformers:{label}:{model_fingerprint(path)}:prompt={prompt!r}:max_seq={model.max_seq_length}"
         )
