@@ -1,0 +1,202 @@
+"""The training loop: Adam, MAP priors, lr decay per epoch, early stopping, data parallelism.
+
+MAP priors (SPEC.md section 2) are Adam weight decay on D (lambda_D) and on the offsets e
+(lambda_V) only, as in the research code: the gradient of the per-batch mean loss plus
+(lambda_D/2)|D|^2 + (lambda_V/2)|e|^2.
+
+Data parallelism (``torchrun``): every process builds the same epoch draws and the same
+global batches (randomness is a function of seed, epoch and step), takes a disjoint shard of
+each batch (draws ``rank::world``), computes ``sum of its losses / targets in the global
+batch``, and the gradients are summed over processes with one all-reduce (gloo on CPU, NCCL
+on GPU). The update is therefore the single-process update of the same global batch, up to
+floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from prerec.model import PreRec
+from prerec.training.config import TrainConfig
+from prerec.training.data import Corpus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class World:
+    """This process's place among the data-parallel processes."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1 and dist.is_available() and dist.is_initialized()
+
+
+@dataclass
+class TrainState:
+    """Where training stands; stored (as JSON) in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps completed inside the current epoch (mid-epoch checkpoints)
+    global_step: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+    epoch_loss: float = 0.0  # running sums of the current epoch (for mid-epoch resume)
+    epoch_targets: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["best_metric"] = None if not math.isfinite(self.best_metric) else self.best_metric
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainState:
+        d = dict(d)
+        d["best_metric"] = -math.inf if d.get("best_metric") is None else float(d["best_metric"])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def make_optimizer(model: PreRec, lr: float, lambda_domain: float, lambda_offset: float) -> torch.optim.Adam:
+    """Adam with weight decay (= the Gaussian priors) on D and e only."""
+    dom, off, rest = model.prior_parameters()
+    groups = [{"params": rest, "weight_decay": 0.0}]
+    if dom:
+        groups.append({"params": dom, "weight_decay": lambda_domain})
+    if off:
+        groups.append({"params": off, "weight_decay": lambda_offset})
+    return torch.optim.Adam(groups, lr=lr)
+
+
+def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
+    """Seed for torch's RNG (dropout) at one step of one process."""
+    return int(np.random.SeedSequence([seed, epoch, step, rank, 0x70C]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _all_reduce_grads(model: PreRec, extra: torch.Tensor) -> torch.Tensor:
+    """Sum gradients (and ``extra``) over processes in one flat buffer."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads] + [extra.reshape(-1).to(grads[0].dtype)])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    at = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[at:at + n].view_as(g).clone()
+        at += n
+    return flat[at:]
+
+
+def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
+          optimizer: torch.optim.Optimizer, state: TrainState, device: torch.device,
+          validate: Callable[[int], tuple[float, dict]] | None = None,
+          on_checkpoint: Callable[[TrainState, bool], None] | None = None,
+          world: World | None = None, lr_schedule: bool = True, desc: str = "train") -> TrainState:
+    """Train from ``state`` until ``cfg.epochs``, early stopping or the end; returns the final state.
+
+    ``validate(epoch)`` -> (metric to maximise, details) runs on the main process after each
+    epoch; ``on_checkpoint(state, improved)`` is called (main process) after each epoch and every
+    ``cfg.checkpoint_steps`` steps.
+    """
+    world = world or World()
+    while not state.finished and state.epoch < cfg.epochs:
+        epoch = state.epoch
+        lr = cfg.lr * (cfg.lr_decay ** epoch if lr_schedule else 1.0)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        dom, unit = corpus.epoch_draws(cfg.seed, epoch, cfg.max_instances_per_epoch)
+        sizes = corpus.unit_sizes(dom, unit)
+        bounds = corpus.batch_bounds(sizes, cfg.batch_size)
+        n_steps = len(bounds) - 1
+        model.train()
+        bar = tqdm(total=int(sizes.sum()), initial=int(sizes[: bounds[state.step]].sum()), unit="inst",
+                   desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.main),
+                   dynamic_ncols=True, leave=False)
+        t0, done = time.perf_counter(), 0
+        for step in range(state.step, n_steps):
+            a, b = bounds[step], bounds[step + 1]
+            d, u = dom[a:b], unit[a:b]
+            neg = corpus.negatives(cfg.seed, epoch, step, d)
+            norm = float(sizes[a:b].sum())
+            shard = np.arange(len(d))[world.rank::world.size]
+            torch.manual_seed(step_seed(cfg.seed, epoch, step, world.rank))
+            optimizer.zero_grad(set_to_none=True)
+            if len(shard):
+                batch = corpus.build(d[shard], u[shard], neg[shard], norm, X, device)
+                loss = model(batch)
+                loss.backward()
+                loss_value = loss.detach()
+            else:  # more processes than draws in this batch: contribute nothing
+                loss_value = torch.zeros((), device=device)
+            if world.distributed:
+                loss_value = _all_reduce_grads(model, loss_value.reshape(1))[0]
+            optimizer.step()
+            state.step = step + 1
+            state.global_step += 1
+            state.epoch_loss += float(loss_value) * norm
+            state.epoch_targets += int(norm)
+            done += int(norm)
+            bar.update(int(norm))
+            if step % 10 == 0 or step == n_steps - 1:
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{state.epoch_loss / max(state.epoch_targets, 1):.4f}", inst_s=f"{rate:,.0f}")
+            if (cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0 and state.step < n_steps
+                    and on_checkpoint and world.main):
+                on_checkpoint(state, False)
+        bar.close()
+        seconds = time.perf_counter() - t0
+        record = {
+            "epoch": epoch + 1, "lr": lr, "loss": state.epoch_loss / max(state.epoch_targets, 1),
+            "instances": state.epoch_targets, "steps": n_steps, "seconds": round(seconds, 3),
+            "instances_per_s": round(done / max(seconds, 1e-9), 1),
+        }
+        metric, details = math.nan, {}
+        if validate is not None:
+            if world.main:
+                metric, details = validate(epoch)
+            if world.distributed:
+                t = torch.tensor([metric], dtype=torch.float64, device=device)
+                dist.broadcast(t, 0)
+                metric = float(t[0])
+        record["valid"] = details
+        record["valid_metric"] = metric
+        improved = validate is None or (math.isfinite(metric) and metric > state.best_metric)
+        if improved:
+            state.best_metric = metric if validate is not None else state.best_metric
+            state.best_epoch = epoch + 1
+            state.bad_epochs = 0
+        else:
+            state.bad_epochs += 1
+        state.history.append(record)
+        state.epoch += 1
+        state.step = 0
+        state.epoch_loss, state.epoch_targets = 0.0, 0
+        if state.bad_epochs >= cfg.patience:
+            state.finished, state.stop_reason = True, f"early stopping: no improvement in {cfg.patience} epochs"
+        elif state.epoch >= cfg.epochs:
+            state.finished, state.stop_reason = True, f"reached {cfg.epochs} epochs"
+        if world.main:
+            log.info("epoch %d: loss %.4f, valid %.4f%s, %.0f inst/s", epoch + 1, record["loss"], metric,
+                     " (best)" if improved else "", record["instances_per_s"])
+            if on_checkpoint:
+                on_checkpoint(state, improved)
+    return state

@@ -1,0 +1,291 @@
+"""Pre-training on source domains (SPEC.md section 5), optionally into a run directory.
+
+``pretrain(domains, cfg, out=RUN)`` encodes the source catalogs, builds the model and the
+training corpus, trains with early stopping and writes the run directory (see
+:mod:`prerec.training.run`). With ``resume=True`` an interrupted run continues from its last
+checkpoint and ends with the same weights as an uninterrupted run.
+
+Model selection: by default the mean r-NDCG@K% of the sources' validation users, in-domain.
+With ``select_on = [names]`` those source domains are held out of training as zero-shot
+pseudo-targets (leave-one-source-out) and selection uses their zero-shot validation r-NDCG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from prerec.data.domain import Domain
+from prerec.data.instances import make_instances
+from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
+from prerec.errors import PrerecError
+from prerec.model import PreRec
+from prerec.training.checkpoint import (
+    load_checkpoint,
+    model_tensors,
+    save_checkpoint,
+    save_tensors_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from prerec.training.config import TrainConfig
+from prerec.training.data import Corpus, Part
+from prerec.training.loop import TrainState, World, make_optimizer, train
+from prerec.training.run import RUN_FORMAT, Run, SourceInfo, read_json, resolve_device, run_identity
+from prerec.training.validation import ValidationSet, validate
+
+log = logging.getLogger(__name__)
+
+
+def check_run_dir(out: Path, resume: bool) -> bool:
+    """Whether ``out`` already holds a run to resume; refuses to overwrite anything."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise PrerecError(f"--out {out}: exists and is not a directory")
+    if (out / "config.json").exists():
+        if not resume:
+            raise PrerecError(f"--out {out}: already holds a run; use --resume to continue it, "
+                              "or choose another directory")
+        return True
+    if any(p for p in out.iterdir() if not p.name.startswith(".")):
+        raise PrerecError(f"--out {out}: directory is not empty and holds no PreRec run; refusing to write into it")
+    return False
+
+
+def _compare_identity(out: Path, identity: dict) -> None:
+    old = read_json(out / "config.json")
+    if not isinstance(old, dict) or old.get("format") != RUN_FORMAT:
+        raise PrerecError(f"--out {out}: config.json is not a PreRec run")
+    old_id = old.get("identity", {})
+    if old_id == identity:
+        return
+    diffs = []
+    for key in ("sources", "encoder"):
+        if old_id.get(key) != identity.get(key):
+            diffs.append(f"{key}: {old_id.get(key)!r} -> {identity.get(key)!r}")
+    a, b = old_id.get("train", {}), identity["train"]
+    diffs += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    raise PrerecError(f"--out {out}: holds a different run; cannot resume it with this configuration "
+                      f"({'; '.join(diffs[:6])})")
+
+
+def embed_domains(domains: list[Domain], encoder, world: World, progress: bool) -> list[np.ndarray]:
+    """Catalog embeddings of every domain through the shared on-disk cache (main process first)."""
+    from prerec.text import embed_catalog
+
+    def run() -> list[np.ndarray]:
+        return [embed_catalog(d, encoder, progress=progress) for d in domains]
+
+    if world.distributed:
+        out = run() if world.main else None
+        dist.barrier()
+        return out if out is not None else run()
+    return run()
+
+
+def prepare_sources(domains: list[Domain], cfg: TrainConfig, encoder, world: World | None = None,
+                    progress: bool = False) -> tuple[list[PreparedDomain], dict[str, np.ndarray]]:
+    """Encode, post-process (fitted on the training sources) and split every source domain."""
+    from prerec.text.postprocess import EmbeddingTransform
+
+    world = world or World()
+    embs = embed_domains(domains, encoder, world, progress)
+    train_embs = [e for d, e in zip(domains, embs) if d.name not in cfg.select_on]
+    transform = EmbeddingTransform(cfg.embedding_postprocess).fit(train_embs)
+    prepared = [prepare_domain(d, transform.apply(e), cfg.seed) for d, e in zip(domains, embs)]
+    return prepared, {k: np.asarray(v) for k, v in transform.state_dict().items()}
+
+
+def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str] | None = None):
+    """Sources, parts, model and corpus for pre-training on ``prepared``."""
+    names = [p.name for p in prepared]
+    unknown = [n for n in cfg.select_on if n not in names]
+    if unknown:
+        raise PrerecError(f"config key 'select_on': {', '.join(unknown)} not among the sources ({', '.join(names)})")
+    specs = specs or names
+    train_prepared = [p for p in prepared if p.name not in cfg.select_on]
+    if not train_prepared:
+        raise PrerecError("every source domain is held out by 'select_on': nothing left to train on")
+    sources, parts = [], []
+    k = 0
+    for p, spec in zip(prepared, specs):
+        inst = make_instances(p.split.train)
+        if p.name in cfg.select_on:
+            sources.append(SourceInfo(p.name, spec, "select", p.n_items, -1, 0))
+            continue
+        if len(inst) == 0:
+            raise PrerecError(f"source {spec}: domain {p.name!r} has no training instances "
+                              "(its training users have fewer than 2 interactions)")
+        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst)))
+        parts.append(Part(p, inst, k))
+        k += 1
+    dim = int(prepared[0].item_emb.shape[1])
+    model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared]))
+    base = model.offset_base.numpy()
+    corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.max_history, mode=cfg.mode,
+                    domain_balanced=cfg.domain_balanced)
+    X = torch.from_numpy(np.concatenate([p.item_emb for p in train_prepared]).astype(np.float32))
+    return sources, parts, model, corpus, X
+
+
+def validation_sets(prepared: list[PreparedDomain], cfg: TrainConfig) -> list[ValidationSet]:
+    if cfg.select_on:
+        chosen = [(p, "zero-shot") for p in prepared if p.name in cfg.select_on]
+    else:
+        chosen = [(p, "in-domain") for p in prepared]
+    return [ValidationSet.build(p, mode, cfg.valid_max_instances, cfg.seed, cfg.max_history) for p, mode in chosen]
+
+
+def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
+             specs: list[str] | None = None, resume: bool = False, world: World | None = None) -> Run:
+    """Pre-train on ``domains`` and return the run (best epoch's weights); writes ``out`` if given."""
+    from prerec.text import get_encoder
+
+    world = world or World()
+    cfg.validate()
+    specs = list(specs or [d.name for d in domains])
+    names = [d.name for d in domains]
+    if len(set(names)) != len(names):
+        raise PrerecError(f"source domain names must be unique: {', '.join(names)}")
+    for d in domains:
+        require_text(d)
+    out_path = Path(out) if out is not None else None
+    resuming = check_run_dir(out_path, resume) if out_path is not None else False
+    encoder = get_encoder(cfg.encoder)
+    identity = run_identity(cfg, specs, encoder.identity)
+    if resuming:
+        _compare_identity(out_path, identity)
+        if world.main:
+            log.info("resuming the run in %s", out_path)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+
+    prepared, post_state = prepare_sources(domains, cfg, encoder, world, cfg.progress)
+    sources, _parts, model, corpus, X = build_training(prepared, cfg, specs)
+    model.to(device)
+    X = X.to(device)
+    optimizer = make_optimizer(model, cfg.lr, cfg.lambda_domain, cfg.lambda_offset)
+    state = TrainState()
+    item_ids = {p.name: p.domain.item_ids for p in prepared}
+    run = Run(cfg, model, cfg.encoder, encoder.identity, sources, item_ids, post_state, out_path)
+
+    created = False
+    if out_path is not None and world.main:
+        ckpt = out_path / "checkpoint.safetensors"
+        if resuming and ckpt.exists():
+            state = TrainState.from_dict(load_checkpoint(ckpt, model, optimizer))
+            log.info("resumed at epoch %d step %d", state.epoch, state.step)
+        elif not resuming:
+            created = not out_path.exists()
+            out_path.mkdir(parents=True, exist_ok=True)
+            write_run_files(out_path, run, identity)
+    if world.distributed:  # every process starts from the main process's state
+        state = _broadcast_state(model, optimizer, state, world)
+
+    sets = validation_sets(prepared, cfg)
+    from prerec.intervention import PreRecRecommender
+
+    recs = {m: PreRecRecommender(run, mode=m, batch_size=cfg.eval_batch_size) for m in ("in-domain", "zero-shot")}
+    has_valid = any(len(s) for s in sets)
+
+    def do_validate(epoch: int) -> tuple[float, dict]:
+        metric, details = validate(recs, sets, cfg.metric_ratio, cfg.eval_batch_size)
+        model.train()
+        if not has_valid:
+            return float(epoch), details  # no validation users: keep the last epoch
+        return metric, details
+
+    best_state: dict[str, torch.Tensor] = {}
+
+    def on_checkpoint(st: TrainState, improved: bool) -> None:
+        if improved and st.step == 0:
+            best_state.clear()
+            best_state.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        if out_path is None:
+            return
+        if improved and st.step == 0:
+            save_tensors_atomic(out_path / "model.safetensors", model_tensors(model),
+                                {"epoch": st.best_epoch, "valid_metric": st.best_metric, "format": RUN_FORMAT})
+        save_checkpoint(out_path / "checkpoint.safetensors", model, optimizer, st.to_dict())
+        write_text_atomic(out_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in st.history))
+
+    try:
+        state = train(model, corpus, X, cfg, optimizer=optimizer, state=state, device=device,
+                      validate=do_validate, on_checkpoint=on_checkpoint, world=world, desc="pretrain")
+    except PrerecError:
+        if created and out_path is not None and state.epoch == 0:
+            shutil.rmtree(out_path, ignore_errors=True)
+        raise
+    # the best epoch's weights
+    if best_state:
+        model.load_state_dict(best_state)
+    elif out_path is not None and (out_path / "model.safetensors").exists():
+        from prerec.training.checkpoint import load_model_tensors, load_tensors
+
+        load_model_tensors(model, load_tensors(out_path / "model.safetensors")[0])
+    model.eval()
+    run.history = list(state.history)
+    if world.main:
+        log.info("pre-training finished (%s); best epoch %d, validation r-NDCG@K%% %.4f",
+                 state.stop_reason or "done", state.best_epoch, state.best_metric)
+    return run
+
+
+def write_run_files(out: Path, run: Run, identity: dict) -> None:
+    """config.json (last: it marks the directory as a run), domains, id maps, encoder, post-processing."""
+    write_json_atomic(out / "domains.json", [s.to_dict() for s in run.sources])
+    write_json_atomic(out / "item_ids.json", {k: [str(i) for i in v] for k, v in run.item_ids.items()})
+    write_json_atomic(out / "encoder.json", {
+        "spec": run.encoder_spec, "identity": run.encoder_identity,
+        "dim": run.model.cfg.text_dim, "postprocess": run.config.embedding_postprocess,
+    })
+    if run.postprocess_state:
+        save_tensors_atomic(out / "postprocess.safetensors",
+                            {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in run.postprocess_state.items()},
+                            {"kind": run.config.embedding_postprocess})
+    write_json_atomic(out / "config.json", {
+        "format": RUN_FORMAT, "identity": identity, "train": run.config.to_dict(),
+        "model": run.model.cfg.to_dict(), "sources": [s.spec for s in run.sources],
+        "encoder": {"spec": run.encoder_spec, "identity": run.encoder_identity},
+    })
+
+
+def _broadcast_state(model: PreRec, optimizer: torch.optim.Optimizer, state: TrainState, world: World) -> TrainState:
+    """Send the main process's weights, Adam state and trainer state to every process."""
+    for p in model.state_dict().values():
+        dist.broadcast(p, 0)
+    st = TrainState.from_dict(json.loads(_broadcast_text(json.dumps(state.to_dict()) if world.main else "", model)))
+    if st.global_step:
+        # Adam state: broadcast tensor by tensor in a fixed parameter order
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                s = optimizer.state[p]
+                if not s:
+                    s.update(step=torch.zeros(()), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                for key in ("step", "exp_avg", "exp_avg_sq"):
+                    t = s[key].to(p.device)
+                    dist.broadcast(t, 0)
+                    s[key] = t.to(s[key].device)
+    return st
+
+
+def _broadcast_text(text: str, model: PreRec) -> str:
+    """A string from the main process to all, as bytes in a tensor (no pickling)."""
+    device = next(model.parameters()).device
+    data = torch.tensor(list(text.encode()), dtype=torch.uint8, device=device)
+    n = torch.tensor([len(data)], dtype=torch.long, device=device)
+    dist.broadcast(n, 0)
+    buf = data if len(data) == int(n) else torch.zeros(int(n), dtype=torch.uint8, device=device)
+    dist.broadcast(buf, 0)
+    return bytes(buf.cpu().tolist()).decode()
+
+
+__all__ = ["build_training", "check_run_dir", "prepare_sources", "pretrain", "validation_sets", "write_run_files"]
