@@ -27,7 +27,7 @@ POWERS = np.arange(1, N_FACTORS + 1, dtype=np.float64)
 def window_factors(counts: np.ndarray) -> np.ndarray:
     """The normalisers s_1..s_4 of one window, from the positive counts of its items."""
     c = counts.astype(np.float64)
-    return np.array([np.mean(c**p) ** (1.0 / p) for p in POWERS])
+    return np.mean(c[None, :] ** POWERS[:, None], axis=1) ** (1.0 / POWERS)
 
 
 class PopularityIndex:
@@ -46,7 +46,9 @@ class PopularityIndex:
             self._static = (uniq, counts, window_factors(counts) if len(counts) else None)
         else:
             days = np.asarray(days, dtype=np.int64)
-            order = np.argsort(days, kind="stable")
+            # sorted by day, and by item within a day: a window is a slice made of sorted runs,
+            # which a stable (merge) sort counts about 2.5x faster than an unsorted slice
+            order = np.lexsort((items, days))
             self.days = days[order]
             self.items = items[order]
 
@@ -59,7 +61,9 @@ class PopularityIndex:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         lo_day = min(day - WINDOW_DAYS, int(self.days[hi - 1]))
         lo = int(np.searchsorted(self.days, lo_day, side="left"))
-        return np.unique(self.items[lo:hi], return_counts=True)
+        x = np.sort(self.items[lo:hi], kind="stable")
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        return x[starts], np.diff(np.r_[starts, len(x)])
 
     def factors(self, days: np.ndarray | int | None, items: np.ndarray) -> np.ndarray:
         """F_j(d) for each pair (days[k], items[k]) as a float32 array ``(n, 4)``.

@@ -98,11 +98,11 @@ def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     item, with ``day`` = -1 and no date."""
     seqs = domain.sequences
     if domain.has_time:
-        pairs = np.unique(np.stack([seqs.days, seqs.items], axis=1), axis=0)
-        index = PopularityIndex(seqs.items, seqs.days)
-        f = index.factors(pairs[:, 0], pairs[:, 1])
-        day = pairs[:, 0].astype(np.int64)
-        items = pairs[:, 1]
+        # distinct (day, item) pairs through one int64 key (np.unique(axis=0) is far slower)
+        day0, n = int(seqs.days.min()), max(domain.n_items, 1)
+        key = np.unique((seqs.days - day0) * n + seqs.items)
+        day, items = key // n + day0, key % n
+        f = PopularityIndex(seqs.items, seqs.days).factors(day, items)
         date = pd.to_datetime(day, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     else:
         train = split_users(seqs, seed).train
