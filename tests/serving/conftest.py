@@ -1,53 +1,11 @@
-"""Fixtures of the serving tests: a tiny timed domain and a tiny random PreRec model (no training)."""
+"""Fixtures of the serving tests (helpers live in serving_helpers.py, a unique module name)."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
+from serving_helpers import tiny_domain, tiny_model
 
-from prerec.data.domain import SECONDS_PER_DAY, Domain, build_domain
-from prerec.data.prepared import prepare_domain
-from prerec.text import HashEncoder
-
-COLOURS = ["red", "blue", "green", "pink", "white", "black"]
-THINGS = ["mug", "tea cup", "lunch bag", "candle holder", "doormat", "cake tin", "napkins", "jar", "clock", "lantern"]
-DAY0 = 15_000  # a day number (2011-01-26)
-
-
-def tiny_frames(n_users: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """60 items with texts; users with 3-12 interactions over 40 days."""
-    rng = np.random.default_rng(seed)
-    items = [f"{c}-{t}".replace(" ", "_") for c in COLOURS for t in THINGS]
-    texts = pd.DataFrame({"item_id": items, "text": [i.replace("-", " ").replace("_", " ") for i in items]})
-    rows = []
-    for u in range(n_users):
-        day = DAY0 + int(rng.integers(0, 30))
-        for _ in range(int(rng.integers(3, 13))):
-            day += int(rng.integers(0, 3))
-            rows.append((f"u{u}", items[int(rng.zipf(1.5)) % len(items)], day * SECONDS_PER_DAY + int(rng.integers(0, 80000))))
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
-    return inter, texts
-
-
-def tiny_domain(name: str = "tiny", seed: int = 0) -> Domain:
-    inter, texts = tiny_frames(seed=seed)
-    return build_domain(name, inter, texts, source=f"tiny:{name}")
-
-
-def tiny_model(seed: int = 0, hidden: int = 32):
-    """A randomly initialised PreRec module behind the serving adapter (hash:64 text)."""
-    import torch
-
-    from prerec.model import ModelConfig, PreRec
-    from prerec.serving.model import TorchServingModel
-
-    torch.manual_seed(seed)
-    cfg = ModelConfig(text_dim=64, hidden_size=hidden, pop_hidden=16, dropout=0.0, init_std=0.3,
-                      domain_items=[4])
-    module = PreRec(cfg)
-    enc = HashEncoder(64)
-    return TorchServingModel(module, enc.encode, lambda d: prepare_domain(d, enc.encode(d.texts.tolist())))
+from prerec.data.domain import Domain
 
 
 @pytest.fixture
