@@ -262,8 +262,9 @@ def build_domain(
     catalog = np.sort(df["item_id"].unique())
     if texts is not None and len(texts):
         resolved, conflicts = resolve_texts(texts["item_id"], texts["text"])
-        report.conflicting_texts += int(conflicts.isin(catalog).sum())
-        report.texts_outside_log += int((~resolved.index.isin(catalog)).sum())
+        in_catalog = pd.Index(catalog)  # hash lookups (Series.isin on Arrow strings loops in Python)
+        report.conflicting_texts += int((in_catalog.get_indexer(conflicts) >= 0).sum())
+        report.texts_outside_log += int((in_catalog.get_indexer(resolved.index) < 0).sum())
     else:
         resolved = pd.Series(dtype=object)
     catalog_texts = resolved.reindex(catalog).fillna("").astype(str)

@@ -98,10 +98,11 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
     )
     # one text per stock code over all countries, so every market describes an item alike
     resolved, conflicting = resolve_texts(kept["StockCode"], kept["Description"].astype(str))
-    texts = resolved.rename_axis("item_id").reset_index()
+    conflicting = pd.Index(conflicting.to_numpy(dtype=object))
+    by_country = frame.groupby("country", sort=False).indices  # row positions, one pass
     domains, skipped = [], []
     for country in countries:
-        rows = frame[frame["country"] == country]
+        rows = frame.iloc[by_country.get(country, np.empty(0, dtype=np.int64))]
         report = DataReport(rows_read=int(rows_read[country]))
         for rule in RULES:
             report.drop(rule, int(removed[rule].get(country, 0)) if country in removed.index else 0)
@@ -110,9 +111,10 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
                 raise PrerecError(f"{spec.text}: country {country!r} has no interactions left after cleaning")
             skipped.append(f"{country} ({int(rows_read[country]):,} rows)")
             continue
-        items = texts[texts["item_id"].isin(rows["item_id"].unique())]
+        own = resolved.reindex(pd.unique(rows["item_id"].to_numpy())).dropna()
+        items = pd.DataFrame({"item_id": own.index.to_numpy(dtype=object), "text": own.to_numpy(dtype=object)})
         domain = build_domain(country, rows, items, source=f"{path}#{country}", report=report)
-        domain.report.conflicting_texts = int(conflicting.isin(domain.item_ids).sum())
+        domain.report.conflicting_texts = int((conflicting.get_indexer(domain.item_ids) >= 0).sum())
         domains.append(domain)
     if not domains:
         raise PrerecError(f"{path}: no country has interactions left after cleaning (rules: {', '.join(RULES)})")
