@@ -127,7 +127,7 @@ def test_empty_log_file(capsys, tmp_path):
 def test_items_without_text_reported_not_fatal(capsys, tmp_path):
     f = five_core(tmp_path, "u1 B1 5.0 2016-06-13\nu1 B2 5.0 2016-06-14\n")
     assert main(["data", "stats", f"xmarket-5core:{f}"]) == 0
-    assert "2 items have no text" in capsys.readouterr().out
+    assert "2 of 2 items have no text" in capsys.readouterr().out
 
 
 def test_items_without_text_fatal_where_text_is_required(capsys, tmp_path):

@@ -62,7 +62,7 @@ def run_stats(args: argparse.Namespace) -> int:
             console.print(f"{d.name}: {r.conflicting_texts:,} items had several texts (most frequent kept, "
                           "ties: lexicographically smallest)")
         if r.items_without_text:
-            console.print(f"{d.name}: {r.items_without_text:,} items have no text")
+            console.print(f"{d.name}: {r.items_without_text:,} of {d.n_items:,} items have no text")
         if r.texts_outside_log:
             console.print(f"{d.name}: {r.texts_outside_log:,} item texts belong to no interaction (not in catalog)")
         for note in r.notes:

@@ -36,6 +36,6 @@ def read_canonical(spec: DomainSpec) -> list[Domain]:
     if items_path is not None:
         texts = read_table(items_path, required=("item_id", "text"), dtype={"item_id": str, "text": str})
     else:
-        report.notes.append(f"no items file beside {inter_path}: items have no text")
+        report.notes.append(f"no items file beside {inter_path} (no item text)")
     name = spec.name or path.stem
     return [build_domain(name, inter, texts, source=str(inter_path), report=report)]

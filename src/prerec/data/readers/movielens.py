@@ -110,6 +110,6 @@ def read_movielens(spec: DomainSpec) -> list[Domain]:
     if items_path.exists():
         texts = read_movies(items_path, layout)
     else:
-        report.notes.append(f"no {items_name} beside {ratings.name}: items have no text")
+        report.notes.append(f"no {items_name} beside {ratings.name} (no item text)")
     name = spec.name or (path.name if path.is_dir() else ratings.parent.name) or "movielens"
     return [build_domain(name, inter, texts, source=str(ratings), report=report)]

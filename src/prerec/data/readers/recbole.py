@@ -112,7 +112,7 @@ def read_recbole(spec: DomainSpec) -> list[Domain]:
         if cols:
             report.notes.append(f"item text from {item_path.name} columns: {', '.join(cols)}")
         else:
-            report.notes.append(f"{item_path.name} has no text-like column: items have no text")
+            report.notes.append(f"{item_path.name} has no text-like column (no item text)")
     else:
-        report.notes.append(f"no {item_path.name}: items have no text")
+        report.notes.append(f"no {item_path.name} (no item text)")
     return [build_domain(spec.name or inter_path.stem, frame, texts, source=str(inter_path), report=report)]

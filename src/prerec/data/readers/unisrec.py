@@ -124,6 +124,6 @@ def read_unisrec(spec: DomainSpec) -> list[Domain]:
         texts = strip_types(read_delimited(text_path, sep="\t", quoting=csv.QUOTE_NONE))
         require_columns(texts, ("item_id", "text"), text_path)
     else:
-        report.notes.append(f"no {text_path.name}: items have no text")
+        report.notes.append(f"no {text_path.name} (no item text)")
     return [build_domain(spec.name or name, inter, texts, source=str(test_path), report=report,
                          sort_by_time=False)]
