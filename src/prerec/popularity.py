@@ -72,22 +72,25 @@ class PopularityIndex:
         without timestamps.
         """
         items = np.asarray(items, dtype=np.int64)
-        out = np.zeros((len(items), N_FACTORS), dtype=np.float64)
+        out = np.zeros((len(items), N_FACTORS), dtype=np.float32)  # computed in float64, stored as float32
         if self.days is None or days is None:
             uniq, counts, s = self._static
             if s is not None:
                 self._fill(out, np.arange(len(items)), items, uniq, counts, s)
-            return out.astype(np.float32)
+            return out
         days = np.broadcast_to(np.asarray(days, dtype=np.int64), items.shape)
-        query_days, inverse = np.unique(days, return_inverse=True)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(len(query_days) + 1))
-        for k, day in enumerate(query_days):
+        if not len(items):
+            return out
+        # group the queries by day with one sort; one window per distinct day
+        order = np.argsort(days, kind="stable")
+        sorted_days = days[order]
+        bounds = np.r_[np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]]), len(order)]
+        for k in range(len(bounds) - 1):
             rows = order[bounds[k] : bounds[k + 1]]
-            uniq, counts = self.window(int(day))
+            uniq, counts = self.window(int(sorted_days[bounds[k]]))
             if len(uniq):
                 self._fill(out, rows, items[rows], uniq, counts, window_factors(counts))
-        return out.astype(np.float32)
+        return out
 
     @staticmethod
     def _fill(out: np.ndarray, rows: np.ndarray, items: np.ndarray, uniq: np.ndarray,

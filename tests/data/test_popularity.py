@@ -140,3 +140,9 @@ def test_cli_popularity_without_time(tmp_path):
     frame = pd.read_parquet(out)
     assert len(frame) == 2420 and (frame["day"] == -1).all() and frame["date"].isna().all()
     assert (frame[["f1", "f2", "f3", "f4"]] >= 0).all().all()
+
+
+def test_empty_query_and_padding_items():
+    index = PopularityIndex(np.array([0, 1, 0]), np.array([0, 1, 2]))
+    assert index.factors(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).shape == (0, 4)
+    assert not index.factors(3, np.array([-1, 99])).any()  # padding and unknown items: zero
