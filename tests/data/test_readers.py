@@ -172,7 +172,7 @@ def make_xmarket(root: Path, *, arrays: bool = False) -> Path:
     write_jsonl_gz(mx / "reviews_mx_Electronics.json.gz", [review("m1", "A1", "2020-05-01"),
                                                            review("m1", "A9", "2020-05-02")])
     write_jsonl_gz(mx / "metadata_mx_Electronics.json.gz", [
-        {"asin": "A1", "title": "Cable (es)", "features": None, "categories": ["Electrónicos"]},
+        {"asin": "A1", "title": "Cable (es)", "features": None, "categories": [["Electrónicos", "Cables"]]},
         {"asin": "A9", "title": "Teclado", "categories": []},
     ])
     return root
@@ -191,7 +191,8 @@ def test_xmarket_full_release_fixture(tmp_path, arrays):
     assert de.report.conflicting_texts == 0  # A1 repeated across categories with the same text
     both = load_domains([f"xmarket:{root}"])
     assert [d.name for d in both] == ["de", "mx"]
-    assert both[1].texts["A9"] == "Teclado" and both[1].texts["A1"].startswith("Cable (es) This item")
+    assert both[1].texts["A9"] == "Teclado"
+    assert both[1].texts["A1"] == f"Cable (es) {CATEGORY_SENTENCE} Electrónicos Cables"  # nested list flattened
 
 
 def test_xmarket_market_folder_as_path(tmp_path):

@@ -80,8 +80,8 @@ def join_list(values: pd.Series) -> pd.Series:
     One call per metadata row (items, not interactions)."""
 
     def one(v: object) -> str:
-        if isinstance(v, list | tuple):
-            return " ".join(str(x).strip() for x in v if x is not None)
+        if isinstance(v, list | tuple):  # nested lists (category paths) are flattened one level
+            return " ".join(one(x) if isinstance(x, list | tuple) else str(x).strip() for x in v if x is not None)
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return ""
         return str(v)
