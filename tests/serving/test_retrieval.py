@@ -64,6 +64,12 @@ def test_popularity_term_top():
     assert sorted(top.tolist()) == [1, 3] and bound == pytest.approx(2.0)
     top, bound = PopularityTerm(scores).top(10)
     assert len(top) == 5 and bound == -np.inf
+    # most items share g(0) = 0.1; only the window's items (1, 2, 3, 4) may differ
+    term = PopularityTerm(scores, base=0.1, special=np.array([1, 2, 3, 4]))
+    assert term.above.tolist() == [1, 3, 4] and term.rest_max == pytest.approx(0.1)
+    assert term.top(3)[1] == pytest.approx(0.1) and term.top(1)[1] == pytest.approx(3.0)
+    # items needed so that nothing left out scores above the threshold
+    assert term.needed(np.array([5.0, 2.5, 1.0, 0.1, 0.0])).tolist() == [0, 2, 3, 3, 5]
 
 
 @pytest.mark.parametrize("chunk", [256, 100_000])
@@ -129,13 +135,13 @@ def test_popularity_candidates_matter():
     most popular items to the candidates recovers them."""
     V, U, pop = case(n=4000, b=16, hot=20, pop_scale=8.0, seed=5)
     ref_ids, _ = reference(U, V, pop, 5)
-    flat = FaissRetriever("flat", rounds=0)
+    flat = FaissRetriever("flat", rounds=1)
     items = flat.vectors(Layered.of(V))
     _, ann = items.index.search(U, 69)  # the same inner-product pool, without the popular items
     s = np.einsum("bch,bh->bc", V[ann], U) + pop[ann]
     ip_only = np.take_along_axis(ann, np.argsort(-s, axis=1)[:, :5], 1)
     recall_ip_only = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ip_only, ref_ids)])
-    ids, _ = FaissRetriever("hnsw", rounds=0).top_k(FaissRetriever("hnsw").vectors(Layered.of(V)), U,
+    ids, _ = FaissRetriever("hnsw", rounds=1).top_k(FaissRetriever("hnsw").vectors(Layered.of(V)), U,
                                                    PopularityTerm(pop), 5)
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids, ref_ids)])
     assert recall_ip_only < 0.8 and recall >= 0.95, (recall_ip_only, recall)

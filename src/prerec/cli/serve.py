@@ -53,9 +53,11 @@ def run_serve(args: argparse.Namespace) -> int:
         raise PrerecError(f"--port {args.port}: expected 1..65535")
     import uvicorn
 
+    from prerec.serving.api import one_thread_per_request
     from prerec.serving.app import create_app
 
     service = build_service(args.run, args.target, args.db, args.retrieval)
+    one_thread_per_request()  # concurrency comes from the request threads
     log.info("serving on http://%s:%d (events in %s)", args.host, args.port, args.db)
     try:
         uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level,

@@ -8,16 +8,22 @@ vectors (once), ``top_k(items, users, pop, k, exclude)`` returns the best ``k`` 
 - ``flat`` (FAISS ``IndexFlatIP``) and ``hnsw`` (FAISS ``IndexHNSWFlat``, inner product): the
   index knows only U . V. g(F) is not an inner product, so the candidates are
   (a) the ``c`` best items by U . V from the index, ``c = max(overfetch * k', k' + extra)``
-  with ``k' = k + #excluded``; (b) the ``p`` items with the highest popularity score g(F)
-  (precomputed once per popularity snapshot); (c) every item added or changed since the index
-  was built. All candidates are re-scored exactly with U . V + g(F) and the best ``k`` kept.
-  Certificate: an item outside the candidates has U . V <= D_c (the c-th inner product the
-  index returned) and g(F) <= P_p (the best popularity score left out), so if the k-th
-  re-scored candidate reaches ``D_c + P_p`` no item outside can beat it. For ``flat`` (exact
-  inner products) this makes the answer exact; rows that are not certified are retried with 4x
-  more candidates (at most ``rounds`` times, then the exact path answers them). For ``hnsw``
-  the same rule is applied with its approximate D_c, so it only widens the search where the
-  popularity term could matter; recall is measured in ``benchmarks/retrieval.py``.
+  with ``k' = k + #excluded``; (b) the ``p`` items with the highest popularity score g(F);
+  (c) every item added or changed since the index was built. All candidates are re-scored
+  exactly with U . V + g(F) and the best ``k`` kept.
+
+  Certificate (a threshold algorithm over the two sorted lists "by U . V" and "by g(F)"): an
+  item outside the candidates has U . V <= D_c (the c-th inner product the index returned)
+  and g(F) <= P_p (the best popularity score left out), so once the k-th re-scored score S_k
+  reaches D_c + P_p nothing outside can beat it. When it does not, the items that could are
+  exactly those with g(F) > S_k - D_c: a second round adds all of them (S_k only grows, so the
+  answer is then certified), provided they are at most ``max_pop`` items; otherwise ``c`` is
+  quadrupled. Only the items of today's popularity window have g(F) other than g(0), and the
+  popularity term keeps them sorted, so the count is one binary search. With ``flat`` (exact
+  inner products) the answer is therefore exact; a row still uncertified after ``rounds``
+  rounds is answered by the exact path. With ``hnsw`` D_c is itself approximate, so the same
+  rule only widens the search where the popularity term could matter; recall is measured in
+  ``benchmarks/retrieval.py``.
 
 Every structure a search reads is immutable, so any number of threads may search at once.
 """
@@ -26,7 +32,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -49,29 +54,41 @@ class ItemVectors:
         return self.table.n
 
 
-@dataclass(frozen=True)
 class PopularityTerm:
-    """g(F_j) of every item for one day; ``top(p)`` gives the ``p`` best and the best left out."""
+    """g(F_j) of every item for one day, with its items above the common value sorted.
 
-    scores: np.ndarray  # (n,) float32
+    ``base`` is the score most items share (g(0): every item outside the day's popularity
+    window) and ``special`` the items that may differ from it (the window's items). Without
+    them every item is "special" (fine for small catalogs and tests).
+    """
 
-    @cached_property
-    def _top(self) -> np.ndarray:
+    def __init__(self, scores: np.ndarray, base: float | None = None, special: np.ndarray | None = None) -> None:
+        self.scores = np.asarray(scores, dtype=np.float32)
         n = len(self.scores)
-        m = n if n <= 65536 else 8193
-        part = np.argpartition(-self.scores, m - 1)[:m] if m < n else np.arange(n)
-        return part[np.argsort(-self.scores[part], kind="stable")]
+        if special is None or base is None:
+            special, base = np.arange(n), -np.inf
+        special = np.asarray(special, dtype=np.int64)
+        vals = self.scores[special]
+        keep = vals > base
+        order = np.argsort(-vals[keep], kind="stable")
+        self.above = special[keep][order]  # items with a score above ``base``, best first
+        self.above_scores = vals[keep][order]
+        self.base = float(base)
+        # the highest score among items not in ``above`` (<= base)
+        self.rest_max = float(base) if n > len(self.above) else -np.inf
 
     def top(self, p: int) -> tuple[np.ndarray, float]:
-        """The ``p`` items with the highest score and the highest score of the others (-inf if none)."""
-        n = len(self.scores)
-        p = min(int(p), n)
-        order = self._top
-        if p + 1 > len(order) and len(order) < n:
-            part = np.argpartition(-self.scores, p)[: p + 1] if p < n else np.arange(n)
-            order = part[np.argsort(-self.scores[part], kind="stable")]
-        bound = float(self.scores[order[p]]) if p < n else -np.inf
-        return order[:p], bound
+        """The ``p`` (at most) best items above the common value, and the best score left out."""
+        p = min(int(p), len(self.above))
+        bound = float(self.above_scores[p]) if p < len(self.above) else self.rest_max
+        return self.above[:p], bound
+
+    def needed(self, threshold: np.ndarray) -> np.ndarray:
+        """How many of the best items must be candidates so that no item left out scores above
+        ``threshold`` (per row); ``len(scores)`` means all of them."""
+        threshold = np.asarray(threshold, dtype=np.float64)
+        count = np.searchsorted(-self.above_scores.astype(np.float64), -threshold, side="left")
+        return np.where(threshold >= self.rest_max, count, len(self.scores))
 
 
 def _exclusion_mask(cands: np.ndarray, exclude: list[np.ndarray] | None) -> np.ndarray:
@@ -151,16 +168,17 @@ class ExactRetriever(Retriever):
 class FaissRetriever(Retriever):
     """FAISS inner-product candidates plus the most popular items, re-scored exactly."""
 
-    def __init__(self, kind: str = "hnsw", *, m: int = 32, ef_construction: int = 64,
+    def __init__(self, kind: str = "hnsw", *, m: int = 32, ef_construction: int = 40,
                  ef_search: int = 128, overfetch: int = 4, extra: int = 64, n_pop: int = 64,
-                 rounds: int = 2, threads: int | None = None) -> None:
+                 max_pop: int = 32768, rounds: int = 3, threads: int | None = None) -> None:
         if kind not in ("flat", "hnsw"):
             raise PrerecError(f"unknown FAISS retrieval {kind!r}; use flat or hnsw")
         self.name = kind
         self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
-        self.overfetch, self.extra, self.n_pop, self.rounds = int(overfetch), int(extra), int(n_pop), int(rounds)
+        self.overfetch, self.extra, self.n_pop, self.max_pop = int(overfetch), int(extra), int(n_pop), int(max_pop)
+        self.rounds = int(rounds)
         self.threads = threads
-        self.stats = {"rows": 0, "certified": 0, "widened": 0, "fallback": 0}
+        self.stats = {"rows": 0, "certified": 0, "pop_round": 0, "widened": 0, "fallback": 0}
 
     def build(self, base: np.ndarray) -> object:
         import faiss
@@ -200,21 +218,34 @@ class FaissRetriever(Retriever):
         out_s = np.full((b, k), -np.inf, np.float32)
         todo = np.arange(b)
         self.stats["rows"] += b
-        for round_ in range(self.rounds + 1):
+        ann = None
+        for round_ in range(self.rounds):
             if table.n_base and c >= table.n_base:
                 break  # the index would return everything: the exact path is cheaper
             u = users[todo]
             ex = [exclude[r] for r in todo] if exclude else None
-            ids, scores, ok = self._round(items, u, pop, k, ex, c, p)
+            if ann is None:
+                ip, ann = self._candidates(items, u, c)
+            ids, scores = self._rescore(table, u, pop, k, ex, ann, p)
             out_ids[todo], out_s[todo] = ids, scores
+            # items outside the candidates score at most D_c + g(F): those that could still
+            # beat the k-th have g(F) > S_k - D_c
+            complete = (ann >= 0).all(axis=1)
+            last_ip = ip[:, -1] if ip.shape[1] else np.full(len(todo), -np.inf, np.float32)
+            threshold = np.where(complete, scores[:, -1].astype(np.float64) - last_ip, -np.inf)
+            need = pop.needed(threshold)
+            ok = need <= p
             if round_ == 0:
                 self.stats["certified"] += int(ok.sum())
-            todo = todo[~ok]
+            todo, ip, ann, need = todo[~ok], ip[~ok], ann[~ok], need[~ok]
             if not len(todo):
                 break
-            if round_ < self.rounds:
+            if need.max() <= self.max_pop:
+                p = int(need.max())  # one more round with the same index candidates: certified
+                self.stats["pop_round"] += len(todo)
+            else:
+                c, ann = 4 * c, None
                 self.stats["widened"] += len(todo)
-                c, p = 4 * c, 4 * p
         if len(todo) and (self.name == "flat" or (table.n_base and c >= table.n_base)):
             # flat promises the exact answer; a catalog smaller than the candidate pool too
             self.stats["fallback"] += len(todo)
@@ -223,17 +254,17 @@ class FaissRetriever(Retriever):
             out_ids[todo], out_s[todo] = ids, scores
         return out_ids, out_s
 
-    def _round(self, items: ItemVectors, u: np.ndarray, pop: PopularityTerm, k: int,
-               ex: list[np.ndarray] | None, c: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One search with ``c`` index candidates and ``p`` popular ones: best ids, scores and
-        whether each row is certified (see the module docstring)."""
-        table = items.table
+    def _candidates(self, items: ItemVectors, u: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """The index's ``c`` best by inner product: (scores, ids) ``(b, c)``, -1 ids where short."""
+        if not items.table.n_base:
+            return np.empty((len(u), 0), np.float32), np.empty((len(u), 0), np.int64)
+        return self._search(items.index, u, c)
+
+    def _rescore(self, table: Layered, u: np.ndarray, pop: PopularityTerm, k: int,
+                 ex: list[np.ndarray] | None, ann: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``k`` of the index candidates, the ``p`` most popular and the changed items."""
         b = len(u)
-        if table.n_base:
-            ip, ann = self._search(items.index, u, c)
-        else:
-            ip, ann = np.empty((b, 0), np.float32), np.empty((b, 0), np.int64)
-        top_pop, pop_bound = pop.top(p)
+        top_pop, _ = pop.top(p)
         cands = np.hstack([ann, np.broadcast_to(top_pop, (b, len(top_pop))),
                            np.broadcast_to(table.over_ids, (b, table.n_over))])
         cands = np.sort(cands, axis=1)
@@ -242,13 +273,7 @@ class FaissRetriever(Retriever):
         safe = np.where(invalid, 0, cands)
         s = np.einsum("bch,bh->bc", table.take(safe), u) + pop.scores[safe]
         s[invalid] = -np.inf
-        ids, scores = _best_k(cands, s.astype(np.float32), k)
-        if not table.n_base:
-            return ids, scores, np.ones(b, dtype=bool)
-        # an item outside the candidates scores at most D_c + P_p
-        complete = (ann >= 0).all(axis=1)
-        bound = np.where(complete, ip[:, -1], np.inf) + pop_bound
-        return ids, scores, scores[:, -1] >= bound
+        return _best_k(cands, s.astype(np.float32), k)
 
 
 def make_retriever(kind: str, **options: object) -> Retriever:
