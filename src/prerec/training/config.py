@@ -111,14 +111,15 @@ def _field_types() -> dict[str, object]:
     return {f.name: hints[f.name] for f in fields(TrainConfig)}
 
 
-def coerce(key: str, value: object, *, where: str) -> object:
-    """Check (TOML) or parse (string from ``--set``) ``value`` for config key ``key``."""
+def coerce(key: str, value: object, *, where: str, parse: bool = True) -> object:
+    """Check ``value`` for config key ``key``; with ``parse`` a string is parsed (``--set``),
+    without it (TOML, JSON) it must already have the key's type."""
     types_ = _field_types()
     if key not in types_:
         raise PrerecError(f"{where}: unknown config key {key!r}; known keys: {', '.join(sorted(types_))}")
     tp = types_[key]
     bad = PrerecError(f"{where}: config key {key!r} expects {_type_name(tp)}, got {value!r}")
-    if isinstance(value, str) and tp is not str:
+    if isinstance(value, str) and tp is not str and parse:
         text = value.strip()
         if tp is bool:
             if text.lower() in ("true", "1", "yes", "on"):
@@ -162,10 +163,10 @@ def coerce(key: str, value: object, *, where: str) -> object:
     raise bad  # pragma: no cover
 
 
-def apply(cfg: TrainConfig, values: dict, *, where: str) -> TrainConfig:
-    """Set each key of ``values`` on ``cfg`` after checking it."""
+def apply(cfg: TrainConfig, values: dict, *, where: str, parse: bool = False) -> TrainConfig:
+    """Set each key of ``values`` on ``cfg`` after checking it (``parse``: values are strings to parse)."""
     for key, value in values.items():
-        setattr(cfg, key, coerce(key, value, where=where))
+        setattr(cfg, key, coerce(key, value, where=where, parse=parse))
     return cfg
 
 
@@ -216,7 +217,7 @@ def build_config(preset: str | None = "paper", config_file: str | Path | None = 
         apply(cfg, read_toml(config_file), where=str(config_file))
     if extra:
         apply(cfg, extra, where="command line")
-    apply(cfg, parse_sets(sets), where="--set")
+    apply(cfg, parse_sets(sets), where="--set", parse=True)
     return cfg.validate()
 
 

@@ -11,9 +11,10 @@ with no Python loop per instance:
   pass gives U at each of its <= 64 positions, each predicting its next item.
 
 Domain-balanced sampling: each draw picks a domain uniformly, then an instance uniformly in
-it (= sample weight 1 / (n_k * n_domains), with replacement); in sequence mode a chunk is
-picked with probability proportional to its number of targets, so every instance has the
-same expected weight as in instance mode. An epoch has as many (expected) instances as the
+it (= sample weight 1 / (n_k * n_domains), with replacement). In sequence mode a chunk is
+picked with probability proportional to its number of targets and domains are drawn in
+inverse proportion to their mean targets per drawn chunk, so every instance has the same
+expected weight as in instance mode (each domain brings the same expected number of instances). An epoch has as many (expected) instances as the
 training set. Negatives: ``n_negatives`` items drawn uniformly from the draw's domain, scored
 with the popularity factors of the positive's day (in sequence mode, drawn once per chunk and
 shared by its positions, each position using its own target's day).
@@ -91,12 +92,29 @@ class FactorTable:
         return np.where(self.keys[pos_c] == key, pos_c + 1, 0)
 
 
+def compact(ids: np.ndarray, size: int, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for ids in ``[-1, size)`` in O(n), without sorting.
+
+    -1 stays -1 in the inverse. ``scratch`` is an int64 buffer of length ``size``, left all -1.
+    """
+    flat = ids.ravel()
+    valid = flat >= 0
+    present = np.zeros(size, dtype=bool)
+    present[flat[valid]] = True
+    uniq = np.flatnonzero(present)
+    scratch[uniq] = np.arange(len(uniq))
+    inv = np.where(valid, scratch[np.where(valid, flat, 0)], -1)
+    scratch[uniq] = -1
+    return uniq, inv.reshape(ids.shape)
+
+
 class Corpus:
     """The training parts as flat arrays, plus the sampler and batch builder."""
 
     def __init__(self, parts: list[Part], item_base: np.ndarray, n_negatives: int, max_history: int,
-                 *, mode: str = "sequence", domain_balanced: bool = True) -> None:
+                 *, mode: str = "sequence", domain_balanced: bool = True, x_base: int = 0) -> None:
         self.parts = parts
+        self.x_base = x_base  # row of X = global item id - x_base
         self.mode = mode
         self.n_negatives = n_negatives
         self.max_history = max_history
@@ -133,6 +151,8 @@ class Corpus:
         self.instance_flat = np.concatenate(self.instance_flat)
         self.instance_start = np.concatenate(self.instance_start)
         self._build_chunks()
+        self._item_scratch = np.full(int(self.item_base[-1] + n_items[-1]) if len(parts) else 0, -1, np.int64)
+        self._row_scratch = np.full(len(self.table.rows), -1, np.int64)
         self._chunk_offsets = np.concatenate([[0], np.cumsum([len(c) for c in self.chunk_start])])
         self._chunk_start_all = np.concatenate(self.chunk_start)
         self._chunk_len_all = np.concatenate(self.chunk_len)
@@ -183,11 +203,15 @@ class Corpus:
             dom = rng.choice(len(self.parts), size=target, p=probs)
             unit = np.floor(rng.random(target) * self.n_instances[dom]).astype(np.int64)
             return dom, unit
-        # sequence mode: expected targets per chunk draw, so that an epoch covers ~target instances
-        expected = sum(p * float((c.astype(np.float64) ** 2).sum() / c.sum())
-                       for p, c in zip(probs, self.chunk_targets))
+        # sequence mode: a chunk is drawn with probability proportional to its targets, so a draw
+        # from domain k brings E_k = sum c^2 / sum c targets on average; domain k is drawn with
+        # probability proportional to probs[k] / E_k, so that its share of *instances* is probs[k]
+        e_k = np.array([float((c.astype(np.float64) ** 2).sum() / c.sum()) for c in self.chunk_targets])
+        chunk_probs = probs / e_k
+        chunk_probs /= chunk_probs.sum()
+        expected = float((chunk_probs * e_k).sum())
         n_draws = max(1, round(target / expected))
-        dom = rng.choice(len(self.parts), size=n_draws, p=probs)
+        dom = rng.choice(len(self.parts), size=n_draws, p=chunk_probs)
         unit = np.empty(n_draws, dtype=np.int64)
         for k in range(len(self.parts)):
             sel = np.flatnonzero(dom == k)
@@ -256,19 +280,16 @@ class Corpus:
             extra = {}
         # every distinct item once, every distinct factor row once
         ids = np.concatenate([hist.ravel(), target.ravel(), gneg.ravel()])
-        uniq, inv = np.unique(ids, return_inverse=True)
-        has_pad = len(uniq) and uniq[0] < 0
-        if has_pad:  # -1 -> index -1 in the model (the zero row appended after the items)
-            inv = inv - 1
-            uniq = uniq[1:]
+        uniq, inv = compact(ids, len(self._item_scratch), self._item_scratch)  # -1: the model's zero row
         a, b = hist.size, hist.size + target.size
         hist_i = inv[:a].reshape(hist.shape)
         target_i = inv[a:b].reshape(target.shape)
         neg_i = inv[b:].reshape(gneg.shape)
-        prow, pinv = np.unique(np.concatenate([t_pop.ravel(), n_pop.ravel()]), return_inverse=True)
+        prow, pinv = compact(np.concatenate([t_pop.ravel(), n_pop.ravel()]), len(self._row_scratch),
+                             self._row_scratch)
         uniq_t = torch.from_numpy(uniq)
         batch = {
-            "x": X[uniq_t.to(X.device)].to(device),
+            "x": X[(uniq_t - self.x_base).to(X.device)].to(device),
             "rows": uniq_t.to(device),
             "domain": torch.from_numpy(self.part_domain[dom]).to(device),
             "hist": torch.from_numpy(hist_i).to(device),

@@ -84,7 +84,7 @@ def make_optimizer(model: PreRec, lr: float, lambda_domain: float, lambda_offset
         groups.append({"params": dom, "weight_decay": lambda_domain})
     if off:
         groups.append({"params": off, "weight_decay": lambda_offset})
-    return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.Adam(groups, lr=lr, fused=True)
 
 
 def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:

@@ -1,0 +1,65 @@
+"""Small real domains for the training tests (hash:64 text encoder, a few hundred users each).
+
+Imported by the test modules of this folder (not a conftest, so its name is unique)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import shared
+from prerec.data import load_domains
+from prerec.data.domain import Domain, build_domain
+from prerec.training.config import TrainConfig
+
+
+def first_users(domain: Domain, n_users: int, name: str | None = None) -> Domain:
+    """The domain restricted to its first ``n_users`` users (catalog = their items)."""
+    df = domain.interactions
+    users = df["user_id"].drop_duplicates().iloc[:n_users]
+    sub = df[df["user_id"].isin(users)]
+    texts = domain.texts.rename_axis("item_id").reset_index()
+    return build_domain(name or domain.name, sub, texts, source=domain.source)
+
+
+@pytest.fixture(scope="session")
+def office() -> Domain:
+    d = load_domains([f"office=canonical:{shared('amazon_office')}"])[0]
+    return first_users(d, 300)
+
+
+@pytest.fixture(scope="session")
+def lastfm() -> Domain:
+    d = load_domains([f"lastfm=canonical:{shared('lastfm')}"])[0]
+    return first_users(d, 150)
+
+
+@pytest.fixture(scope="session")
+def retail() -> list[Domain]:
+    """Two small Online Retail markets with timestamps (popularity factors vary by day)."""
+    path = shared("online_retail", "online_retail_2010_2011.parquet")
+    found = {d.name: d for d in load_domains([f"online-retail:{path}"])}
+    return [first_users(found["Germany"], 60), first_users(found["France"], 60)]
+
+
+@pytest.fixture(autouse=True)
+def embedding_cache_env(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("PREREC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "emb-cache"))
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=2, patience=3,
+                encoder="hash:64", valid_max_instances=200, eval_batch_size=256, progress=False, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base).validate()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread: the tests check numbers, not speed, and the machine is shared (with two
+    threads on an oversubscribed machine every small op waits for a descheduled peer)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
