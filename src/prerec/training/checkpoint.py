@@ -22,6 +22,12 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     tmp = _tmp(path)
@@ -42,6 +48,7 @@ def save_tensors_atomic(path: str | Path, tensors: dict[str, torch.Tensor], meta
     tmp = _tmp(path)
     clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     save_file(clean, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates 0600; make it like any other file
     os.replace(tmp, path)
 
 

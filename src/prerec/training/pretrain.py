@@ -127,6 +127,7 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
         parts.append(Part(p, inst, k))
         k += 1
     dim = int(prepared[0].item_emb.shape[1])
+    torch.manual_seed(cfg.seed)  # the initial weights are a function of the seed
     model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared]))
     base = model.offset_base.numpy()
     corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.max_history, mode=cfg.mode,
