@@ -128,3 +128,70 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--target", f"toy=canonical:{data}",
                  "--json", str(tmp_path / "r.json")]) == 2
     assert "no-run" in capsys.readouterr().err
+
+
+def test_export_recbole(tmp_path, capsys):
+    data = write_canonical(tmp_path / "toy")
+    assert main(["export", "recbole", f"toy=canonical:{data}", "--out", str(tmp_path / "rb")]) == 0
+    folder = tmp_path / "rb" / "toy"
+    test = pd.read_csv(folder / "toy.test.inter", sep="\t", dtype=str)
+    assert list(test.columns) == ["user_id:token", "item_id_list:token_seq", "item_id:token"]
+    # the test rows are exactly the instances prerec evaluate ranks, in order
+    out, inst = tmp_path / "r.json", tmp_path / "i.parquet"
+    assert main(["evaluate", "--target", f"toy=canonical:{data}", "--baselines", "text-last", "--encoder", "hash:64",
+                 "--json", str(out), "--instances-out", str(inst)]) == 0
+    frame = pd.read_parquet(inst)
+    assert test["user_id:token"].tolist() == frame["user_id"].tolist()
+    assert test["item_id:token"].tolist() == frame["item_id"].tolist()
+    lens = test["item_id_list:token_seq"].str.split(" ").map(len)
+    assert (lens == np.minimum(frame["position"], 50)).all()
+    items = pd.read_csv(folder / "toy.item", sep="\t", dtype=str)
+    assert len(items) == pd.read_csv(data / "interactions.csv")["item_id"].nunique()
+
+
+def test_recommend_prints_k_lines_and_unknown_item_exits_2(tmp_path, capsys):
+    data = write_canonical(tmp_path / "toy")
+    assert main(["recommend", "--target", f"toy=canonical:{data}", "--model", "text-last", "--encoder", "hash:64",
+                 "--history", "i1,i2", "-k", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[0].split("\t")[1] == "i2"  # the last item itself ranks first
+    assert all(len(line.split("\t")) == 4 for line in lines)
+    assert main(["recommend", "--target", f"toy=canonical:{data}", "--model", "popularity", "--encoder", "hash:64",
+                 "--history", "i1,nope", "-k", "4"]) == 2
+    assert "'nope'" in capsys.readouterr().err
+
+
+def test_experiment_end_to_end_without_pretraining(tmp_path, capsys):
+    write_canonical(tmp_path / "a", seed=1)
+    write_canonical(tmp_path / "b", seed=2)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(f'''
+name = "tiny"
+encoder = "hash:64"
+ratio = 0.05
+domains = ["a=canonical:{tmp_path / 'a'}", "b=canonical:{tmp_path / 'b'}"]
+targets = ["a", "b"]
+protocol = "leave-one-out"
+models = ["popularity", "text-last", "sasrec-scratch"]
+incremental = [0, 10, "all"]
+incremental_models = ["sasrec-scratch"]
+[sasrec]
+epochs = 2
+batch_size = 64
+[quick]
+max_instances = 20
+''')
+    out = tmp_path / "out"
+    assert main(["experiment", str(cfg), "--out", str(out), "--quick", "--no-progress"]) == 0, capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["results"]) == {"a", "b", "mean"}
+    assert set(res["results"]["mean"]) == {"popularity", "text-last", "sasrec-scratch"}
+    assert res["results"]["a"]["text-last"]["instances"] == 20
+    assert [f["sources"] for f in res["folds"]] == [["b"], ["a"]]
+    curve = res["incremental"]["sasrec-scratch"]
+    assert set(curve) == {"0", "10", "all"}
+    assert curve["all"]["mean"]["sasrec-scratch"] == res["results"]["mean"]["sasrec-scratch"]
+    assert (out / "incremental.png").stat().st_size > 1000
+    assert "| text-last |" in (out / "table.md").read_text()
+    frame = pd.read_parquet(out / "instances.parquet")
+    assert len(frame) == 3 * 2 * 20
