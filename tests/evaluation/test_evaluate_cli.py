@@ -195,3 +195,24 @@ max_instances = 20
     assert "| text-last |" in (out / "table.md").read_text()
     frame = pd.read_parquet(out / "instances.parquet")
     assert len(frame) == 3 * 2 * 20
+
+
+def test_evaluate_and_recommend_with_a_pretrained_run(tmp_path, capsys):
+    """The contract's path on a tiny real run: pretrain (1 epoch), evaluate zero-shot, recompute, recommend."""
+    pytest.importorskip("prerec.training.run")
+    a, b, c = (write_canonical(tmp_path / n, seed=s) for n, s in (("a", 1), ("b", 2), ("c", 3)))
+    run = tmp_path / "run"
+    assert main(["pretrain", "--source", f"a=canonical:{a}", "--source", f"b=canonical:{b}", "--out", str(run),
+                 "--preset", "cpu", "--encoder", "hash:64", "--set", "epochs=1", "--set", "hidden_size=32"]) == 0
+    out, inst = tmp_path / "r.json", tmp_path / "i.parquet"
+    for mode in ("zero-shot", "zero-shot-mc"):
+        assert main(["evaluate", "--run", str(run), "--target", f"c=canonical:{c}", "--mode", mode, "--ratio", "0.1",
+                     "--baselines", "popularity,text,text-last", "--json", str(out), "--instances-out", str(inst)]) == 0
+        res = json.loads(out.read_text())
+        assert set(res["c"]) == {"prerec", "popularity", "text", "text-last"}
+        assert set(res["c"]["prerec"]) == KEYS
+        frame = pd.read_parquet(inst)
+        assert res["c"]["prerec"]["recall@k%"] == pytest.approx(recompute(frame, "prerec", 0.1)["c"], abs=1e-12)
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(run), "--target", f"c=canonical:{c}", "--history", "i1,i2", "-k", "5"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 5
