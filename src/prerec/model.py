@@ -198,7 +198,8 @@ class PreRec(nn.Module):
           ``target_pop`` (b,), ``neg_pop`` (b, n);
         - sequence: ``hist`` (b, L) = a chunk's items but the last, ``target`` (b, L) the next
           item at each position (-1: not a training target), ``neg`` (b, n) shared by the
-          chunk's positions, ``target_pop`` (b, L), ``neg_pop`` (b, L, n).
+          chunk's positions, ``target_pop`` (b, L), ``neg_pop`` (r, n): the negatives' factor
+          rows once per run of equal days in a chunk, ``neg_pop_index`` (b, L): each position's run.
         """
         V = self.item_vectors(batch["x"], batch["rows"])
         V = torch.cat([V, V.new_zeros(1, V.shape[1])])  # index -1: a zero vector (padding)
@@ -218,7 +219,10 @@ class PreRec(nn.Module):
             negs = torch.einsum("blh,bnh->bln", U, V[neg])  # (b, L, n)
         if Z is not None:
             pos = pos + Z[batch["target_pop"]]
-            negs = negs + Z[batch["neg_pop"]]
+            zneg = Z[batch["neg_pop"]]
+            if "neg_pop_index" in batch:  # sequence layout: one row per run of equal days in a chunk
+                zneg = zneg[batch["neg_pop_index"]]
+            negs = negs + zneg
         logits = torch.cat([pos.unsqueeze(-1), negs], dim=-1)
         nll = torch.logsumexp(logits, dim=-1) - pos
         if valid is not None:

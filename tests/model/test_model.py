@@ -69,7 +69,8 @@ def _batches(model: PreRec, seq_len: int = 9, n_neg: int = 6):
     common = {"x": x, "rows": rows, "pop_rows": pop_rows, "domain": torch.tensor([1])}
     L = seq_len - 1
     seq_batch = {**common, "hist": seq[None, :L], "target": seq[None, 1:], "neg": neg[None],
-                 "target_pop": tpop[None], "neg_pop": npop[None], "norm": torch.tensor(float(L))}
+                 "target_pop": tpop[None], "neg_pop": npop, "neg_pop_index": torch.arange(L)[None],
+                 "norm": torch.tensor(float(L))}
     hist = torch.full((L, L), -1)
     for t in range(L):
         hist[t, : t + 1] = seq[: t + 1]

@@ -275,9 +275,14 @@ class Corpus:
             target = np.where(is_t, self.items[t_pos], -1)
             day_keys = self.day_keys[t_pos]
             t_pop = np.where(is_t, self.table.lookup(day_keys, self.local[t_pos]), 0)
-            n_pop = self.table.lookup(day_keys[:, :, None], neg_local[:, None, :])
-            n_pop = np.where(is_t[:, :, None], n_pop, 0)
-            extra = {}
+            # the negatives' factors depend on (chunk, day) only: look them up once per run of
+            # equal days inside a chunk (a chunk usually spans a few days), not once per position
+            change = np.ones(day_keys.shape, dtype=bool)
+            change[:, 1:] = day_keys[:, 1:] != day_keys[:, :-1]
+            run_id = np.cumsum(change.ravel()).reshape(change.shape) - 1  # (b, W) -> run
+            run_chunk = np.repeat(np.arange(len(dom)), change.sum(1))
+            n_pop = self.table.lookup(day_keys[change][:, None], neg_local[run_chunk])  # (runs, n)
+            extra = {"neg_pop_index": torch.from_numpy(run_id)}
         # every distinct item once, every distinct factor row once
         ids = np.concatenate([hist.ravel(), target.ravel(), gneg.ravel()])
         uniq, inv = compact(ids, len(self._item_scratch), self._item_scratch)  # -1: the model's zero row

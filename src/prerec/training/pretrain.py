@@ -110,8 +110,7 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
     if unknown:
         raise PrerecError(f"config key 'select_on': {', '.join(unknown)} not among the sources ({', '.join(names)})")
     specs = specs or names
-    train_prepared = [p for p in prepared if p.name not in cfg.select_on]
-    if not train_prepared:
+    if not [p for p in prepared if p.name not in cfg.select_on]:
         raise PrerecError("every source domain is held out by 'select_on': nothing left to train on")
     sources, parts = [], []
     k = 0
@@ -121,11 +120,16 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
             sources.append(SourceInfo(p.name, spec, "select", p.n_items, -1, 0))
             continue
         if len(inst) == 0:
-            raise PrerecError(f"source {spec}: domain {p.name!r} has no training instances "
-                              "(its training users have fewer than 2 interactions)")
+            log.warning("source %s: domain %r has no training instances (its training users have fewer "
+                        "than 2 interactions); it is left out of training", spec, p.name)
+            sources.append(SourceInfo(p.name, spec, "skipped", p.n_items, -1, 0))
+            continue
         sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst)))
         parts.append(Part(p, inst, k))
         k += 1
+    if not parts:
+        raise PrerecError("no source domain has a training instance (users with at least 2 interactions)")
+    train_prepared = [p.prepared for p in parts]
     dim = int(prepared[0].item_emb.shape[1])
     torch.manual_seed(cfg.seed)  # the initial weights are a function of the seed
     model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared]))
@@ -136,11 +140,12 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
     return sources, parts, model, corpus, X
 
 
-def validation_sets(prepared: list[PreparedDomain], cfg: TrainConfig) -> list[ValidationSet]:
+def validation_sets(prepared: list[PreparedDomain], cfg: TrainConfig, sources: list[SourceInfo]) -> list[ValidationSet]:
     if cfg.select_on:
         chosen = [(p, "zero-shot") for p in prepared if p.name in cfg.select_on]
     else:
-        chosen = [(p, "in-domain") for p in prepared]
+        trained = {s.name for s in sources if s.role == "train"}
+        chosen = [(p, "in-domain") for p in prepared if p.name in trained]
     return [ValidationSet.build(p, mode, cfg.valid_max_instances, cfg.seed, cfg.max_history) for p, mode in chosen]
 
 
@@ -191,7 +196,7 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
     if world.distributed:  # every process starts from the main process's state
         state = _broadcast_state(model, optimizer, state, world)
 
-    sets = validation_sets(prepared, cfg)
+    sets = validation_sets(prepared, cfg, sources)
     from prerec.intervention import PreRecRecommender
 
     recs = {m: PreRecRecommender(run, mode=m, batch_size=cfg.eval_batch_size) for m in ("in-domain", "zero-shot")}
