@@ -41,10 +41,10 @@ PREREC = [sys.executable, "-c", "import sys; from prerec.cli import main; sys.ex
 
 
 def train_tiny_run(out: Path, data: Path) -> None:
-    import pandas as pd
+    from prerec.data.readers import load_domains
 
-    countries = sorted(pd.read_parquet(data, columns=["Country"])["Country"].astype(str).unique())
-    sources = [c for c in countries if c not in TARGETS and c != "Unspecified"]
+    # every country with interactions left after the B1 cleaning, the targets excepted
+    sources = sorted(d.name for d in load_domains([f"online-retail:{data}"]) if d.name not in TARGETS)
     cmd = [*PREREC, "-q", "pretrain", "--out", str(out), "--preset", "cpu", "--encoder", "hash:64",
            "--set", "epochs=1", "--set", "max_instances_per_epoch=20000", "--set", "progress=false"]
     for c in sources:
