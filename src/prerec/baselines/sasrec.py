@@ -53,6 +53,7 @@ class SASRecConfig:
     ratio: float = 0.01  # r-NDCG@K% cut-off for early stopping (ours; RecBole uses MRR@10)
     seed: int = 2023
     progress: bool = True
+    device: str = "auto"  # auto: CUDA when available, else CPU
 
 
 class SASRecNet(nn.Module):
@@ -120,6 +121,7 @@ class SASRecScratch(Recommender):
     def __init__(self, config: SASRecConfig | None = None) -> None:
         self.config = config or SASRecConfig()
         self.net: SASRecNet | None = None
+        self.device = torch.device("cpu")
         self.domain: str | None = None
         self.history: list[dict[str, float]] = []
 
@@ -131,7 +133,9 @@ class SASRecScratch(Recommender):
         cfg = self.config
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        self.net = SASRecNet(target.n_items, cfg)
+        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                                   else ("cpu" if cfg.device == "auto" else cfg.device))
+        self.net = SASRecNet(target.n_items, cfg).to(self.device)
         self.domain = target.name
         self.history = []
         train = make_instances(target.split.train) if instances is None else instances
@@ -140,8 +144,8 @@ class SASRecScratch(Recommender):
                      target.name)
             return self
         hist, lens = train.histories(cfg.max_len)
-        seq_all, len_all = _inputs(hist, lens, cfg.max_len)
-        tgt_all = torch.from_numpy(train.targets.astype(np.int64))
+        seq_all, len_all = (t.to(self.device) for t in _inputs(hist, lens, cfg.max_len))
+        tgt_all = torch.from_numpy(train.targets.astype(np.int64)).to(self.device)
 
         valid = make_instances(target.split.valid)
         if len(valid) > cfg.eval_instances:
@@ -152,7 +156,7 @@ class SASRecScratch(Recommender):
                    disable=not cfg.progress, leave=False)
         for epoch in bar:
             self.net.train()
-            perm = torch.from_numpy(rng.permutation(len(train)))
+            perm = torch.from_numpy(rng.permutation(len(train))).to(self.device)
             total = 0.0
             for a in range(0, len(train), cfg.batch_size):
                 rows = perm[a : a + cfg.batch_size]
@@ -193,9 +197,9 @@ class SASRecScratch(Recommender):
         if self.net is None or self.domain != target.name:
             raise ValueError(f"sasrec-scratch was not trained on domain {target.name!r}; call fit first")
         self.net.eval()
-        seq, lens = _inputs(histories, lengths, self.config.max_len)
+        seq, lens = (t.to(self.device) for t in _inputs(histories, lengths, self.config.max_len))
         out = np.empty((len(seq), target.n_items), dtype=np.float32)
         for a in range(0, len(seq), 1024):
             lens_b = lens[a : a + 1024]
-            out[a : a + 1024] = self.net.logits(_trim(seq[a : a + 1024], lens_b), lens_b).numpy()
+            out[a : a + 1024] = self.net.logits(_trim(seq[a : a + 1024], lens_b), lens_b).float().cpu().numpy()
         return out

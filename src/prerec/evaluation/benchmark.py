@@ -171,6 +171,7 @@ class Benchmark:
         self.timings: dict[str, float] = {}
         self.pretraining: dict[str, dict] = {}
         self.dropped_sources: list[str] = []
+        self.folds: list[Fold] = []
 
     # ---- pieces --------------------------------------------------------------------------------
 
@@ -274,6 +275,7 @@ class Benchmark:
         for r in exp.run().ranks:
             self.main.add(r)
         self.timings[f"main/{fold.name}"] = time.perf_counter() - t0
+        self.checkpoint()
 
         # incremental curve; N = all and N = 0 reuse the main table's models when they are there
         reuse = {("prerec", 0): "prerec", ("prerec", "all"): "prerec-finetuned",
@@ -296,6 +298,7 @@ class Benchmark:
                 for r in inc.ranks:
                     res.add(r)
                 self.timings[f"incremental/{fold.name}/{model}/{key}"] = time.perf_counter() - t0
+                self.checkpoint()
 
     def run(self) -> dict:
         t_start = time.perf_counter()
@@ -310,14 +313,22 @@ class Benchmark:
             self.dropped_sources = sorted(useless)
             for f in folds:
                 f.sources = [n for n in f.sources if n not in useless]
+        self.folds = folds
         for fold in folds:
             self.run_fold(fold, domains)
         self.timings["total"] = time.perf_counter() - t_start
         return self.write(folds)
 
+    def checkpoint(self) -> None:
+        """Write what is done so far (an interrupted benchmark still leaves its figures)."""
+        try:
+            self.write(self.folds, partial=True)
+        except Exception as exc:  # a report problem must not kill a long run
+            log.warning("could not write intermediate results: %s", exc)
+
     # ---- outputs -------------------------------------------------------------------------------
 
-    def write(self, folds: list[Fold]) -> dict:
+    def write(self, folds: list[Fold], partial: bool = False) -> dict:
         from prerec.evaluation.plots import plot_incremental
         from prerec.evaluation.report import markdown_report
 
@@ -327,6 +338,7 @@ class Benchmark:
             "benchmark": self.cfg.name,
             "description": self.cfg.description,
             "quick": self.quick,
+            "complete": not partial,
             "config": {k: v for k, v in vars(self.cfg).items() if k != "quick"},
             "folds": [vars(f) for f in folds],
             "sources_without_training_instances": self.dropped_sources,

@@ -36,6 +36,8 @@ def curve_table(curve: dict, metric: str = "recall@k%") -> list[str]:
 def markdown_report(result: dict) -> str:
     cfg = result["config"]
     out = [f"# {result['benchmark']}{' (quick)' if result.get('quick') else ''}", ""]
+    if not result.get("complete", True):
+        out += ["**Partial: the benchmark was still running when this was written.**", ""]
     if result.get("description"):
         out += [result["description"], ""]
     out += [f"Full ranking over each target's catalog; K = floor({cfg['ratio']} N); mean over test instances per "
