@@ -86,6 +86,13 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 def test_serve_bad_input_exits_2(tmp_path, capsys, target_dir):
     assert main(["serve", "--run", str(tmp_path / "nope"), "--target", f"x=canonical:{target_dir}"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--run", str(tmp_path), "--target", f"x=canonical:{target_dir}",
+                     "--port", str(port)]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
 def test_acknowledged_events_survive_kill_9(tiny_run, target_dir, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -48,9 +49,25 @@ def build_service(run: Path, targets: list[str], db: Path | None, retrieval: str
     return service
 
 
+def check_listen(host: str, port: int) -> None:
+    """A clear error now if ``host:port`` cannot be listened on (in use, unknown address)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PrerecError(f"--host {host}: cannot resolve ({exc})") from exc
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise PrerecError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+
+
 def run_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise PrerecError(f"--port {args.port}: expected 1..65535")
+    check_listen(args.host, args.port)  # fail before the (slow) model load
     import uvicorn
 
     from prerec.serving.api import one_thread_per_request
