@@ -72,9 +72,17 @@ class PreRecRecommender(Recommender):
         self._items.clear()
         self._pop.clear()
 
+    def item_vectors(self, target: PreparedDomain) -> np.ndarray:
+        """V ``(n_items, H)`` float32 of the target's catalog (computed once per target)."""
+        return self.item_tensor(target).float().cpu().numpy()
+
+    def user_vectors(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """U ``(b, H)`` float32 for left-aligned histories (catalog indices, -1 padding)."""
+        return self.user_tensor(target, histories, lengths).float().cpu().numpy()
+
     @torch.no_grad()
-    def item_vectors(self, target: PreparedDomain) -> torch.Tensor:
-        """V ``(n_items, H)`` of the target's catalog (cached per target)."""
+    def item_tensor(self, target: PreparedDomain) -> torch.Tensor:
+        """V ``(n_items, H)`` on the model's device (cached per target)."""
         key = target.name
         if key not in self._items:
             self.model.eval()
@@ -103,15 +111,15 @@ class PreRecRecommender(Recommender):
         return learned[pick], torch.full((self.mc_draws,), 1.0 / self.mc_draws, device=self.device)
 
     @torch.no_grad()
-    def user_vectors(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
-                     domain_vector: torch.Tensor | None = None) -> torch.Tensor:
-        """U ``(b, H)`` for left-aligned histories (catalog indices, -1 padding).
+    def user_tensor(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+                    domain_vector: torch.Tensor | None = None) -> torch.Tensor:
+        """U ``(b, H)`` on the model's device for left-aligned histories (-1 padding).
 
         ``domain_vector`` overrides D (used by the Monte Carlo mode); otherwise D = 0 in the
         zero-shot modes and D_k of the target in in-domain mode.
         """
         self.model.eval()
-        V = self.item_vectors(target)
+        V = self.item_tensor(target)
         hist = torch.as_tensor(np.asarray(histories, dtype=np.int64), device=self.device)
         L = self.model.cfg.max_history
         lens = torch.as_tensor(np.asarray(lengths, dtype=np.int64), device=self.device)
@@ -168,15 +176,15 @@ class PreRecRecommender(Recommender):
     def score_tensor(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
                      days: np.ndarray) -> torch.Tensor:
         """Scores ``(b, n_items)`` as a tensor on the model's device (one chunk)."""
-        V = self.item_vectors(target)
+        V = self.item_tensor(target)
         if self.mode == "zero-shot-mc":
             draws, weights = self._domain_draws()
             s = None
             for d, w in zip(draws, weights):
-                part = self.user_vectors(target, histories, lengths, domain_vector=d) @ V.T * w
+                part = self.user_tensor(target, histories, lengths, domain_vector=d) @ V.T * w
                 s = part if s is None else s + part
         else:
-            s = self.user_vectors(target, histories, lengths) @ V.T
+            s = self.user_tensor(target, histories, lengths) @ V.T
         if self.model.pop is not None:
             days = np.broadcast_to(np.asarray(days if days is not None else -1, dtype=np.int64), (len(s),))
             for day in np.unique(days):

@@ -74,8 +74,9 @@ def test_zero_shot_is_d0_no_offsets_target_popularity(run, target):
     U = rec.user_vectors(target, hist, lengths)
     V = rec.item_vectors(target)
     Z = np.stack([rec.popularity_scores(target, d, np.arange(target.n_items)) for d in days])
-    np.testing.assert_allclose((U @ V.T).numpy() + Z, s, rtol=1e-4, atol=1e-4)
-    assert rec.item_vectors(target) is V  # cached per target
+    assert U.shape == (len(hist), run.model.cfg.hidden_size) and U.dtype == np.float32
+    np.testing.assert_allclose(U @ V.T + Z, s, rtol=1e-4, atol=1e-4)
+    assert rec.item_tensor(target) is rec.item_tensor(target)  # cached per target
     ids, top = rec.recommend(target, hist, lengths, days, k=5)
     assert ids.shape == (len(hist), 5) and (np.diff(top, axis=1) <= 0).all()
 
