@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] settings (smoke run)")
     p.add_argument("--data", type=Path, help="shared data folder for {data} (default $PREREC_SHARED_DATA "
                                              "or ../shared/data)")
+    p.add_argument("--runs-dir", type=Path, help="where pre-trained runs are kept and reused (default OUT/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_experiment)
 
@@ -46,7 +47,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     path = resolve_config(args.config)
     cfg = BenchmarkConfig.from_toml(path, quick=args.quick, data_dir=args.data)
     out = args.out or Path("experiments") / (cfg.name.lower() + ("-quick" if args.quick else ""))
-    result = Benchmark(cfg, out, quick=args.quick, progress=not args.no_progress).run()
+    result = Benchmark(cfg, out, quick=args.quick, progress=not args.no_progress,
+                       runs_dir=args.runs_dir).run()
     console = Console(width=max(Console().width, 140))
     console.print(comparison_table(result["results"], title=f"{cfg.name}: Recall@K% (K = floor({cfg.ratio} N))"))
     print(f"wrote {out / 'table.md'}, {out / 'results.json'}"

@@ -21,7 +21,7 @@ Config keys (see ``src/prerec/configs/experiments/b1.toml``)::
     [mc] draws, source;  [finetune] lr, epochs, patience, valid_max_instances;  [sasrec] ...
     [quick] any of the above, merged over the rest with --quick
 
-Pre-trained runs are kept under ``OUT/runs/<fold>-<variant>`` and reused when the benchmark is
+Pre-trained runs are kept under ``OUT/runs/<fold>-<variant>`` (or ``runs_dir``) and reused when the benchmark is
 run again with the same output folder.
 """
 
@@ -161,8 +161,10 @@ def _write_json(path: Path, obj: object) -> None:
 class Benchmark:
     """Runs one :class:`BenchmarkConfig` into an output folder."""
 
-    def __init__(self, cfg: BenchmarkConfig, out: str | Path, quick: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: BenchmarkConfig, out: str | Path, quick: bool = False, progress: bool = True,
+                 runs_dir: str | Path | None = None) -> None:
         self.cfg, self.out, self.quick, self.progress = cfg, Path(out), quick, progress
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else self.out / "runs"
         self.eval_cfg = EvalConfig(ratio=cfg.ratio, ks=tuple(cfg.ks), seed=cfg.seed, progress=progress,
                                    max_instances=cfg.max_instances or None)
         self.main = Results(ratio=cfg.ratio, ks=tuple(cfg.ks))
@@ -188,7 +190,7 @@ class Benchmark:
         from prerec.training.pretrain import pretrain
         from prerec.training.run import load_run
 
-        run_dir = self.out / "runs" / f"{fold.name}-{variant}"
+        run_dir = self.runs_dir / f"{fold.name}-{variant}"
         done = run_dir / "DONE"
         if done.exists():
             log.info("reusing the pre-trained run %s", run_dir)
