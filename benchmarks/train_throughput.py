@@ -106,15 +106,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def load_sources(encoder: str):
+def load_sources(encoder: str, data: str | None = None):
     from prerec.data import load_domains
     from prerec.text import get_encoder
     from prerec.training.config import TrainConfig
     from prerec.training.pretrain import prepare_sources
 
-    path = DATA / "online_retail" / "online_retail_2010_2011.parquet"
-    if not path.exists():
-        sys.exit(f"Online Retail not found at {path}")
+    path = Path(data) if data else DATA / "online_retail" / "online_retail_2010_2011.parquet"
+    if data == "embedded":
+        path = "embedded"  # the copy shipped inside the package
+    elif not path.exists():
+        sys.exit(f"Online Retail not found at {path} (--data embedded uses the packaged copy)")
     domains = [d for d in load_domains([f"online-retail:{path}"]) if d.name not in TARGETS]
     cfg = TrainConfig(encoder=encoder, progress=False)
     prepared, _ = prepare_sources(domains, cfg, get_encoder(encoder), progress=False)
@@ -226,13 +228,14 @@ def main() -> None:
     ap.add_argument("--configs", default="paper,cpu")
     ap.add_argument("--modes", default="reference,instance,sequence")
     ap.add_argument("--encoder", default="hash:384")
+    ap.add_argument("--data", help="Online Retail file (default: ../shared/data); 'embedded': the packaged copy")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, loading B1 sources ...", flush=True)
-    prepared = load_sources(args.encoder)
+    prepared = load_sources(args.encoder, args.data)
     n_inter = sum(len(p.domain.interactions) for p in prepared)
     print(f"{len(prepared)} source domains, {n_inter:,} interactions, text dim {prepared[0].item_emb.shape[1]}")
     rows = []

@@ -92,6 +92,15 @@ class FactorTable:
         return np.where(self.keys[pos_c] == key, pos_c + 1, 0)
 
 
+def to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A numpy array as a tensor on ``device``; to a GPU through pinned memory without waiting, so
+    the host can build the next batch while the GPU still computes."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
 def compact(ids: np.ndarray, size: int, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(ids, return_inverse=True)`` for ids in ``[-1, size)`` in O(n), without sorting.
 
@@ -260,7 +269,7 @@ class Corpus:
             day_keys = self.day_keys[t_flat]
             t_pop = self.table.lookup(day_keys, self.local[t_flat])
             n_pop = self.table.lookup(day_keys[:, None], neg_local)
-            extra = {"lengths": torch.from_numpy(lengths)}
+            extra = {"lengths": lengths}
         else:
             row = self._chunk_offsets[dom] + unit
             cstart = self._chunk_start_all[row]
@@ -282,7 +291,7 @@ class Corpus:
             run_id = np.cumsum(change.ravel()).reshape(change.shape) - 1  # (b, W) -> run
             run_chunk = np.repeat(np.arange(len(dom)), change.sum(1))
             n_pop = self.table.lookup(day_keys[change][:, None], neg_local[run_chunk])  # (runs, n)
-            extra = {"neg_pop_index": torch.from_numpy(run_id)}
+            extra = {"neg_pop_index": run_id}
         # every distinct item once, every distinct factor row once
         ids = np.concatenate([hist.ravel(), target.ravel(), gneg.ravel()])
         uniq, inv = compact(ids, len(self._item_scratch), self._item_scratch)  # -1: the model's zero row
@@ -292,18 +301,19 @@ class Corpus:
         neg_i = inv[b:].reshape(gneg.shape)
         prow, pinv = compact(np.concatenate([t_pop.ravel(), n_pop.ravel()]), len(self._row_scratch),
                              self._row_scratch)
-        uniq_t = torch.from_numpy(uniq)
-        batch = {
-            "x": X[(uniq_t - self.x_base).to(X.device)].to(device),
-            "rows": uniq_t.to(device),
-            "domain": torch.from_numpy(self.part_domain[dom]).to(device),
-            "hist": torch.from_numpy(hist_i).to(device),
-            "target": torch.from_numpy(target_i).to(device),
-            "neg": torch.from_numpy(neg_i).to(device),
-            "pop_rows": torch.from_numpy(self.table.rows[prow]).to(device),
-            "target_pop": torch.from_numpy(pinv[: t_pop.size].reshape(t_pop.shape)).to(device),
-            "neg_pop": torch.from_numpy(pinv[t_pop.size:].reshape(n_pop.shape)).to(device),
-            "norm": torch.tensor(float(norm), device=device),
+        arrays = {
+            "rows": uniq,
+            "domain": self.part_domain[dom],
+            "hist": hist_i,
+            "target": target_i,
+            "neg": neg_i,
+            "pop_rows": self.table.rows[prow],
+            "target_pop": pinv[: t_pop.size].reshape(t_pop.shape),
+            "neg_pop": pinv[t_pop.size:].reshape(n_pop.shape),
+            **extra,
         }
-        batch.update({k: v.to(device) for k, v in extra.items()})
+        batch = {k: to_device(v, device) for k, v in arrays.items()}
+        batch["x"] = X[batch["rows"] - self.x_base] if X.device == device else \
+            X[torch.from_numpy(uniq - self.x_base)].to(device)
+        batch["norm"] = torch.tensor(float(norm), device=device)
         return batch

@@ -18,7 +18,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -106,6 +108,18 @@ def _all_reduce_grads(model: PreRec, extra: torch.Tensor) -> torch.Tensor:
     return flat[at:]
 
 
+def _make_batch(corpus: Corpus, seed: int, epoch: int, dom: np.ndarray, unit: np.ndarray, sizes: np.ndarray,
+                bounds: np.ndarray, world: World, X: torch.Tensor, device: torch.device,
+                step: int) -> tuple[float, dict | None]:
+    """(targets in the global batch, this process's shard of it as model input) for one step."""
+    a, b = bounds[step], bounds[step + 1]
+    d, u = dom[a:b], unit[a:b]
+    neg = corpus.negatives(seed, epoch, step, d)  # for the whole global batch: the same on every process
+    norm = float(sizes[a:b].sum())
+    shard = np.arange(len(d))[world.rank::world.size]
+    return norm, (corpus.build(d[shard], u[shard], neg[shard], norm, X, device) if len(shard) else None)
+
+
 def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
           optimizer: torch.optim.Optimizer, state: TrainState, device: torch.device,
           validate: Callable[[int], tuple[float, dict]] | None = None,
@@ -132,16 +146,21 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
                    desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.main),
                    dynamic_ncols=True, leave=False)
         t0, done = time.perf_counter(), 0
+        loss_acc = torch.tensor(state.epoch_loss, dtype=torch.float64, device=device)  # no sync per step
+
+        make_batch = partial(_make_batch, corpus, cfg.seed, epoch, dom, unit, sizes, bounds, world, X, device)
+        # on a GPU the next batch is built on a second thread while this one computes
+        pool = ThreadPoolExecutor(1) if device.type == "cuda" else None
+        pending = pool.submit(make_batch, state.step) if pool and state.step < n_steps else None
         for step in range(state.step, n_steps):
-            a, b = bounds[step], bounds[step + 1]
-            d, u = dom[a:b], unit[a:b]
-            neg = corpus.negatives(cfg.seed, epoch, step, d)
-            norm = float(sizes[a:b].sum())
-            shard = np.arange(len(d))[world.rank::world.size]
+            if pool is not None:
+                norm, batch = pending.result()
+                pending = pool.submit(make_batch, step + 1) if step + 1 < n_steps else None
+            else:
+                norm, batch = make_batch(step)
             torch.manual_seed(step_seed(cfg.seed, epoch, step, world.rank))
             optimizer.zero_grad(set_to_none=True)
-            if len(shard):
-                batch = corpus.build(d[shard], u[shard], neg[shard], norm, X, device)
+            if batch is not None:
                 loss = model(batch)
                 loss.backward()
                 loss_value = loss.detach()
@@ -152,16 +171,20 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
             optimizer.step()
             state.step = step + 1
             state.global_step += 1
-            state.epoch_loss += float(loss_value) * norm
+            loss_acc += loss_value.detach().double() * norm
             state.epoch_targets += int(norm)
             done += int(norm)
             bar.update(int(norm))
-            if step % 10 == 0 or step == n_steps - 1:
+            if bar.disable is False and (step % 10 == 0 or step == n_steps - 1):
                 rate = done / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{state.epoch_loss / max(state.epoch_targets, 1):.4f}", inst_s=f"{rate:,.0f}")
+                bar.set_postfix(loss=f"{float(loss_acc) / max(state.epoch_targets, 1):.4f}", inst_s=f"{rate:,.0f}")
             if (cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0 and state.step < n_steps
                     and on_checkpoint and world.main):
+                state.epoch_loss = float(loss_acc)
                 on_checkpoint(state, False)
+        if pool is not None:
+            pool.shutdown()
+        state.epoch_loss = float(loss_acc)
         bar.close()
         seconds = time.perf_counter() - t0
         record = {
