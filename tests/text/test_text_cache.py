@@ -162,3 +162,16 @@ def test_embed_catalog_aligned_and_cached(tmp_path):
     emb2, st = embed_catalog_stats(domain, enc, cache_dir=tmp_path)
     assert enc.seen == [] and st.encoded == 0
     np.testing.assert_array_equal(emb, emb2)
+
+
+def test_unwritable_cache_still_answers(tmp_path, monkeypatch, caplog):
+    enc = Counting()
+    encode_cached(enc, ["a"], cache_dir=tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod, "_atomic_save", full_disk)
+    out, st = encode_cached(enc, ["a", "b"], cache_dir=tmp_path)
+    assert st.encoded == 1 and "could not store" in caplog.text
+    np.testing.assert_allclose(out, HashEncoder(16).encode(["a", "b"]))

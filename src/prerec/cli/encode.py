@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("domains", nargs="*", metavar="NAME=FORMAT:PATH", help="domains whose catalogs to encode")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
-                   help="e5 (default), sentence-transformers:<model name or local folder>, or hash:DIM")
+                   help="e5 (default; e5:query for query-prefixed items), sentence-transformers:<model name or "
+                        "local folder>, or hash:DIM")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="embedding cache folder (default: $PREREC_CACHE_DIR, else ~/.cache/prerec)")
     p.add_argument("--no-cache", action="store_true", help="encode everything; read and write no cache")

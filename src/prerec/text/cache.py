@@ -260,7 +260,10 @@ def encode_cached(
         if encoded:
             new = encoder.encode([unique[k] for k in missing], progress=progress)
             emb[missing] = new
-            cache.add(keys[missing], new)
+            try:
+                cache.add(keys[missing], new)
+            except OSError as exc:  # read-only or full disk: the result is still right, just not kept
+                log.warning("embedding cache %s: could not store %d new embeddings (%s)", cache.dir, encoded, exc)
     out = emb[[index[t] for t in texts]] if texts else np.empty((0, encoder.dim), dtype=np.float32)
     stats = EncodeStats(len(texts), len(unique), encoded, time.perf_counter() - start)
     return out, stats
