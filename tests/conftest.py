@@ -1,28 +1,31 @@
-"""Shared fixtures: where the open data lives (../shared/data, read in place, never copied)."""
+"""Suite-wide fixtures: torch threads, and an embedding cache that never touches ~/.cache."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("PREREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
-ONLINE_RETAIL = SHARED_DATA / "online_retail" / "online_retail_2010_2011.parquet"
+from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared
+
+__all__ = ["ONLINE_RETAIL", "ROOT", "SHARED_DATA", "shared"]
 
 
-def shared(*parts: str) -> Path:
-    """A path under ../shared/data; the test is skipped (with the reason) where it is absent."""
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"open data not found at {p}")
-    return p
+@pytest.fixture(autouse=True, scope="session")
+def _private_embedding_cache(tmp_path_factory):
+    """Tests write their embedding cache to a temporary folder, never the user's cache."""
+    old = os.environ.get("PREREC_CACHE_DIR")
+    os.environ["PREREC_CACHE_DIR"] = str(tmp_path_factory.mktemp("prerec-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PREREC_CACHE_DIR", None)
+    else:
+        os.environ["PREREC_CACHE_DIR"] = old
 
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
-    """Keep torch to the machine's two cores and deterministic per test."""
+    """Keep torch to the machine's two cores."""
     try:
         import torch
     except ImportError:  # pragma: no cover

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared
+from shared_data import shared
 from prerec.cli import main
 from prerec.data.domain import Domain, build_domain
 from prerec.data.prepared import prepare_domain

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared
+from shared_data import shared
 from prerec.data import load_domains
 from prerec.data.readers import load_domain
 from prerec.data.readers.xmarket import CATEGORY_SENTENCE

@@ -57,7 +57,7 @@ def _free_port() -> int:
 
 
 def test_two_processes_match_one(office, lastfm, tmp_path, monkeypatch):
-    from conftest import SHARED_DATA
+    from shared_data import SHARED_DATA
 
     monkeypatch.setenv("PREREC_TEST_DATA", str(SHARED_DATA))
     single = pretrain([office, lastfm], tiny_config(**CFG))

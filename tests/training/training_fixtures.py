@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared
+from shared_data import shared
 from prerec.data import load_domains
 from prerec.data.domain import Domain, build_domain
 from prerec.training.config import TrainConfig
