@@ -38,8 +38,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from prerec.baselines import TRAINING_FREE, make_baseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
 from prerec.data.domain import Domain
@@ -363,9 +361,3 @@ class Benchmark:
                              title=f"{self.cfg.name}: metric vs target training instances")
         return result
 
-
-def n_label(n: int | str, n_train: dict[str, int]) -> float:
-    """x position of an incremental point: N itself; ``all`` = the targets' mean training size."""
-    if n == "all":
-        return float(np.mean(list(n_train.values()))) if n_train else 1.0
-    return float(n)
