@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp (see docs/model.md)
+
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -153,7 +153,7 @@ class PreRec(nn.Module):
             v = v + self.offsets[rows.clamp(min=0)] * has.unsqueeze(-1).to(v.dtype)
         return v
 
-    def domain_vectors(self, domains: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    def domain_vectors(self, domains: torch.Tensor | None) -> torch.Tensor | None:
         """D_k per row (``None`` when the confounder is off or ``domains`` is None: D = 0)."""
         if self.domain is None or domains is None:
             return None
@@ -203,7 +203,7 @@ class PreRec(nn.Module):
         """
         V = self.item_vectors(batch["x"], batch["rows"])
         V = torch.cat([V, V.new_zeros(1, V.shape[1])])  # index -1: a zero vector (padding)
-        dvec = self.domain_vectors(batch["domain"], len(batch["hist"]))
+        dvec = self.domain_vectors(batch["domain"])
         hist = V[batch["hist"]]
         Z = self.popularity(batch["pop_rows"]) if self.pop is not None else None
         target, neg = batch["target"], batch["neg"]

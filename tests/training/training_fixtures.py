@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared_data import shared
 from prerec.data import load_domains
 from prerec.data.domain import Domain, build_domain
 from prerec.training.config import TrainConfig
+from shared_data import shared
 
 
 def first_users(domain: Domain, n_users: int, name: str | None = None) -> Domain:

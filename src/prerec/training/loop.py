@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from prerec.model import PreRec
+from prerec.model import PreRec, prior_penalty
 from prerec.training.config import TrainConfig
 from prerec.training.data import Corpus
 
@@ -191,6 +191,8 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
             "epoch": epoch + 1, "lr": lr, "loss": state.epoch_loss / max(state.epoch_targets, 1),
             "instances": state.epoch_targets, "steps": n_steps, "seconds": round(seconds, 3),
             "instances_per_s": round(done / max(seconds, 1e-9), 1),
+            "prior_penalty": float(prior_penalty(model, cfg.lambda_domain, cfg.lambda_offset)),
+            "domain_rms": None if model.domain is None else float(model.domain.detach().float().pow(2).mean().sqrt()),
         }
         metric, details = math.nan, {}
         if validate is not None:
