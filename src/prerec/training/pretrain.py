@@ -274,12 +274,13 @@ def _broadcast_state(model: PreRec, optimizer: torch.optim.Optimizer, state: Tra
         for group in optimizer.param_groups:
             for p in group["params"]:
                 s = optimizer.state[p]
-                if not s:
-                    s.update(step=torch.zeros(()), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                if not s:  # fused Adam keeps its step count on the parameter's device, as float32
+                    s.update(step=torch.zeros((), dtype=torch.float32, device=p.device),
+                             exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
                 for key in ("step", "exp_avg", "exp_avg_sq"):
-                    t = s[key].to(p.device)
+                    t = s[key].to(p.device).contiguous()
                     dist.broadcast(t, 0)
-                    s[key] = t.to(s[key].device)
+                    s[key] = t
     return st
 
 
