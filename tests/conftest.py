@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see prerec.cli)
 
-from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared
+import pytest  # noqa: E402
+
+from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared  # noqa: E402
 
 __all__ = ["ONLINE_RETAIL", "ROOT", "SHARED_DATA", "shared"]
 

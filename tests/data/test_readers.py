@@ -272,3 +272,14 @@ def test_online_retail_real_counts_and_cleaning():
     ts = by["Germany"].interactions.groupby("user_id", sort=False)["timestamp"].apply(
         lambda s: bool(np.all(np.diff(s.to_numpy(dtype=np.int64)) >= 0)))
     assert ts.all()
+
+
+def test_online_retail_country_lists_and_exclusion():
+    """``#A,B`` picks countries, ``#!A,B`` every country but those (how B1's sources are named)."""
+    from prerec.data import load_domains
+
+    picked = load_domains(["online-retail:embedded#Germany,France"])
+    assert [d.name for d in picked] == ["Germany", "France"]
+    every = {d.name for d in load_domains(["online-retail:embedded"])}
+    rest = {d.name for d in load_domains(["online-retail:embedded#!Germany,France"])}
+    assert rest == every - {"Germany", "France"}

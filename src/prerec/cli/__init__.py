@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+
+# OpenMP threads that spin while waiting slow torch ~10x on a busy 2-core machine; set before
+# any sub-command imports torch (a user's own setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from prerec import __version__
 from prerec.errors import PrerecError

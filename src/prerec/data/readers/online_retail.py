@@ -2,7 +2,9 @@
 
 PATH is the Parquet/CSV/Excel-exported file with the UCI columns, or ``embedded`` for the copy
 shipped inside the package (CC BY 4.0, see ``prerec/data/embedded/ATTRIBUTION.md``).
-``#Country`` selects one country; without a selector every country is its own domain.
+``#Country`` selects one country, ``#A,B`` several, ``#!A,B`` every country but those (B1's
+sources: ``#!Germany,France,Spain,Belgium,Switzerland,Portugal``); without a selector every
+country is its own domain.
 
 Cleaning, in this order, each rule's removed rows counted per country:
 1. no CustomerID;  2. cancellation (InvoiceNo starts with "C");  3. Quantity <= 0;
@@ -71,6 +73,20 @@ def clean(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return kept, table
 
 
+def select_countries(spec: DomainSpec, countries: list[str], path: str) -> list[str]:
+    """``#A,B`` keeps those countries; ``#!A,B`` keeps every country but those (B1's sources)."""
+    selector = spec.selector or ""
+    exclude = selector.startswith("!")
+    names = [c.strip() for c in selector.lstrip("!").split(",") if c.strip()]
+    unknown = [c for c in names if c not in countries]
+    if unknown or not names:
+        raise PrerecError(
+            f"{spec.text}: no country {', '.join(map(repr, unknown)) or repr(selector)} in {path}; "
+            f"countries: {', '.join(countries)}"
+        )
+    return [c for c in countries if c not in names] if exclude else names
+
+
 @reader("online-retail")
 def read_online_retail(spec: DomainSpec) -> list[Domain]:
     path = embedded_path() if spec.path in ("", "embedded") else spec.existing_path()
@@ -79,11 +95,7 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
     rows_read = raw["Country"].astype(str).value_counts()
     countries = sorted(rows_read.index)
     if spec.selector is not None:
-        if spec.selector not in rows_read.index:
-            raise PrerecError(
-                f"{spec.text}: no country {spec.selector!r} in {path}; countries: {', '.join(countries)}"
-            )
-        countries = [spec.selector]
+        countries = select_countries(spec, countries, str(path))
 
     customer = pd.to_numeric(kept["CustomerID"], errors="coerce")
     customer = customer.astype("Int64").astype(str) if customer.notna().all() else kept["CustomerID"].astype(str)
@@ -107,7 +119,7 @@ def read_online_retail(spec: DomainSpec) -> list[Domain]:
         for rule in RULES:
             report.drop(rule, int(removed[rule].get(country, 0)) if country in removed.index else 0)
         if rows.empty:
-            if spec.selector is not None:
+            if spec.selector is not None and not spec.selector.startswith("!"):
                 raise PrerecError(f"{spec.text}: country {country!r} has no interactions left after cleaning")
             skipped.append(f"{country} ({int(rows_read[country]):,} rows)")
             continue
