@@ -6,9 +6,9 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see prerec.cli)
 
-import pytest  # noqa: E402
+import pytest
 
-from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared  # noqa: E402
+from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared
 
 __all__ = ["ONLINE_RETAIL", "ROOT", "SHARED_DATA", "shared"]
 

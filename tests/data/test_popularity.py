@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_data import shared
 from prerec.cli import main
 from prerec.data.domain import Domain, build_domain
 from prerec.data.prepared import prepare_domain
 from prerec.popularity import PopularityIndex
+from shared_data import shared
 
 
 def naive_factors(days: list[int], items: list[int], day: int, item: int) -> np.ndarray:

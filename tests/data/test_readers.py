@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared_data import shared
 from prerec.data import load_domains
 from prerec.data.readers import load_domain
 from prerec.data.readers.xmarket import CATEGORY_SENTENCE
+from shared_data import shared
 
 
 def sequence_of(domain, user: str) -> list[str]:
