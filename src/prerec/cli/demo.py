@@ -92,7 +92,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from prerec.evaluation.benchmark import Benchmark, BenchmarkConfig
     from prerec.evaluation.experiment import comparison_table
 
-    console = Console(width=max(Console().width, 130))
+    console = Console(width=max(Console().width, 160))
     popularity_overview(console, args.top)
     if args.overview:
         return 0
