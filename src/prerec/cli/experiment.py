@@ -52,5 +52,5 @@ def run_experiment(args: argparse.Namespace) -> int:
     console = Console(width=max(Console().width, 140))
     console.print(comparison_table(result["results"], title=f"{cfg.name}: Recall@K% (K = floor({cfg.ratio} N))"))
     print(f"wrote {out / 'table.md'}, {out / 'results.json'}"
-          + (f", {out / 'incremental.png'}" if result["incremental"] else "") + f" ({result['seconds']['total']:.0f} s)")
+          + (f", {out / 'incremental.png'}" if any(result["incremental"].values()) else "") + f" ({result['seconds']['total']:.0f} s)")
     return 0

@@ -356,7 +356,7 @@ class Benchmark:
         os.replace(tmp, self.out / "instances.parquet")
         md = markdown_report(result)
         (self.out / "table.md").write_text(md)
-        if curve:
+        if any(curve.values()):  # a config without an incremental curve draws no plot
             plot_incremental(curve, self.n_train, self.main.summary(), self.out / "incremental.png",
                              title=f"{self.cfg.name}: metric vs target training instances")
         return result
