@@ -172,6 +172,7 @@ def _mean(details: dict, role_names, key: str = "recall@k%") -> float:
 
 def table(args: argparse.Namespace) -> None:
     out_dir = Path(args.out)
+    rows = []
     for path in sorted(out_dir.glob("*.json")):
         r = json.loads(path.read_text())
         h = r["history"]
@@ -196,14 +197,26 @@ def table(args: argparse.Namespace) -> None:
         trained = list(range(1, len(h)))  # selection among trained epochs (as the trainer does)
         picks = {"source in-domain r-NDCG (default)": max(trained, key=lambda i: src_ndcg[i]),
                  "same, preset patience 2": _early_stop(src_ndcg, 2),
+                 "source in-domain R@1%": max(trained, key=lambda i: src_rec[i]),
                  "last epoch": trained[-1], "target (oracle)": max(trained, key=lambda i: tgt[i])}
         if loso:
             picks["LOSO zero-shot r-NDCG"] = max(trained, key=lambda i: lo[i])
         print("selection -> epoch, target R@1%: " + "; ".join(
             f"{k} -> {h[i]['epoch']}, {tgt[i]:.3f}" for k, v in picks.items() for i in [v]))
+        rows.append((r["name"], base["text"], base["text-last"], tgt[0], tgt[1], picks, tgt, h))
         print("per target at the default pick: " + ", ".join(
             f"{t} {h[picks['source in-domain r-NDCG (default)']]['valid'][t]['recall@k%']:.3f}" for t in TARGETS)
             + " | text-last: " + ", ".join(f"{t} {r['baselines']['text-last'][t]['recall@k%']:.3f}" for t in TARGETS))
+    print("\n## summary: mean target Recall@1% (zero-shot); prerec at the epoch each criterion picks (epoch)")
+    print("| run | text | text-last | prerec ep0 (untrained) | ep1 | default (src r-NDCG) | preset patience 2 "
+          "| src R@1% | LOSO r-NDCG | last | oracle |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, tx, tl, e0, e1, picks, tgt, h in rows:
+        def cell(key: str, picks=picks, tgt=tgt, h=h) -> str:
+            return f"{tgt[picks[key]]:.3f} ({h[picks[key]]['epoch']})" if key in picks else "-"
+        print(f"| {name} | {tx:.3f} | {tl:.3f} | {e0:.3f} | {e1:.3f} | {cell('source in-domain r-NDCG (default)')} | "
+              f"{cell('same, preset patience 2')} | {cell('source in-domain R@1%')} | {cell('LOSO zero-shot r-NDCG')} | "
+              f"{cell('last epoch')} | {cell('target (oracle)')} |")
 
 
 def main() -> None:
