@@ -216,3 +216,20 @@ def test_evaluate_and_recommend_with_a_pretrained_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["recommend", "--run", str(run), "--target", f"c=canonical:{c}", "--history", "i1,i2", "-k", "5"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
+
+
+def test_experiment_without_curve_draws_no_plot(tmp_path, capsys):
+    write_canonical(tmp_path / "a", seed=1)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(f'''
+name = "nocurve"
+encoder = "hash:64"
+domains = ["a=canonical:{tmp_path / 'a'}"]
+targets = ["a"]
+models = ["popularity"]
+incremental = []
+''')
+    out = tmp_path / "out"
+    assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    assert not (out / "incremental.png").exists()
+    assert "Incremental" not in (out / "table.md").read_text()

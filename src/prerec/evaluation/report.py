@@ -55,7 +55,7 @@ def markdown_report(result: dict) -> str:
         out += ["## Unseen targets (item id in no source domain)", "", *summary_table(unseen), ""]
     else:
         out += ["No test target is unseen (every target item id occurs in some source domain).", ""]
-    if result.get("incremental"):
+    if any(result.get("incremental", {}).values()):
         n_train = result.get("n_train_instances", {})
         out += ["## Incremental training: mean Recall@K% vs N target training instances", "",
                 "N = all: every training instance of the target ("
