@@ -59,14 +59,32 @@ def _init_distributed():
     return World(rank=rank, size=size), backend
 
 
+def load_sources(texts: list[str]) -> tuple[list, list[str]]:
+    """The source domains and one spec per domain: a spec that yields several domains (Online
+    Retail without one country, XMarket without a market) stands as ``NAME=FORMAT:PATH#NAME``
+    for each of them."""
+    from prerec.data import load_domains, parse_spec
+
+    domains, specs = [], []
+    for text in texts:
+        found = load_domains([text])
+        spec = parse_spec(text)
+        domains += found
+        specs += [text] if len(found) == 1 else [f"{d.name}={spec.format}:{spec.path}#{d.name}" for d in found]
+    names = [d.name for d in domains]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise PrerecError(f"--source: domain names must be unique; repeated: {', '.join(repeated)}")
+    return domains, specs
+
+
 def run_pretrain(args: argparse.Namespace) -> int:
-    from prerec.data import load_domains
     from prerec.training.config import build_config
     from prerec.training.pretrain import pretrain
 
     extra = {"encoder": args.encoder} if args.encoder else None
     cfg = build_config(args.preset, args.config, args.set, extra)
-    domains = load_domains(args.source)
+    domains, specs = load_sources(args.source)
     if not domains:
         raise PrerecError("--source: no domains given")
     world, backend = _init_distributed()
@@ -74,7 +92,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     t0 = time.perf_counter()
     try:
-        run = pretrain(domains, cfg, args.out, specs=list(args.source), resume=args.resume, world=world)
+        run = pretrain(domains, cfg, args.out, specs=specs, resume=args.resume, world=world)
     finally:
         if backend is not None:
             import torch.distributed as dist

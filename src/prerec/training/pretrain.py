@@ -114,7 +114,7 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
         raise PrerecError("every source domain is held out by 'select_on': nothing left to train on")
     sources, parts = [], []
     k = 0
-    for p, spec in zip(prepared, specs):
+    for p, spec in zip(prepared, specs, strict=True):
         inst = make_instances(p.split.train)
         if p.name in cfg.select_on:
             sources.append(SourceInfo(p.name, spec, "select", p.n_items, -1, 0))
