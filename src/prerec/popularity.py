@@ -103,12 +103,3 @@ class PopularityIndex:
     def item_factors(self, day: int | None, n_items: int) -> np.ndarray:
         """F(d) for every item 0..n_items-1 of the catalog on one day: ``(n_items, 4)``."""
         return self.factors(day, np.arange(n_items))
-
-
-def popularity_for_sequences(all_items: np.ndarray, all_days: np.ndarray,
-                             train_items: np.ndarray | None = None) -> PopularityIndex:
-    """The index for a domain: its whole log when it has time; otherwise its training users'
-    interactions (SPEC.md: a domain without timestamps gets one window over them)."""
-    if len(all_days) and (all_days >= 0).all():
-        return PopularityIndex(all_items, all_days)
-    return PopularityIndex(all_items if train_items is None else train_items, None)

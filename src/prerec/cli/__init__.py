@@ -61,8 +61,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("prerec: interrupted", file=sys.stderr)
         return 130
-
-
-def domain_argument(value: str) -> str:
-    """argparse type for NAME=FORMAT:PATH; parsed (and checked) when the command runs."""
-    return value

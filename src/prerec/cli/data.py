@@ -12,10 +12,9 @@ from rich.table import Table
 
 from prerec.data import load_domains, split_users
 from prerec.data.domain import NO_DAY, Domain
-from prerec.data.prepared import require_text
+from prerec.data.prepared import domain_popularity_index, require_text
 from prerec.data.split import DEFAULT_SEED
 from prerec.errors import PrerecError
-from prerec.popularity import PopularityIndex
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,16 +96,15 @@ def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     A domain without timestamps has one window (its training users' interactions): one row per
     item, with ``day`` = -1 and no date."""
     seqs = domain.sequences
+    index = domain_popularity_index(domain, split_users(seqs, seed))
     if domain.has_time:
         # distinct (day, item) pairs through one int64 key (np.unique(axis=0) is far slower)
         day0, n = int(seqs.days.min()), max(domain.n_items, 1)
         key = np.unique((seqs.days - day0) * n + seqs.items)
         day, items = key // n + day0, key % n
-        f = PopularityIndex(seqs.items, seqs.days).factors(day, items)
+        f = index.factors(day, items)
         date = pd.to_datetime(day, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     else:
-        train = split_users(seqs, seed).train
-        index = PopularityIndex(train.items, None)
         items = np.unique(seqs.items)
         f = index.factors(None, items)
         day = np.full(len(items), NO_DAY, dtype=np.int64)

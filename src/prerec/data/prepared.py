@@ -44,12 +44,16 @@ def prepare_domain(domain: Domain, item_emb: np.ndarray, seed: int = DEFAULT_SEE
     if item_emb.shape[0] != domain.n_items:
         raise ValueError(f"{domain.name}: {item_emb.shape[0]} embeddings for {domain.n_items} items")
     split = split_users(domain.sequences, seed)
-    seqs = domain.sequences
-    if domain.has_time:
-        popularity = PopularityIndex(seqs.items, seqs.days)
-    else:
-        popularity = PopularityIndex(split.train.items, None)
+    popularity = domain_popularity_index(domain, split)
     return PreparedDomain(domain, split, np.ascontiguousarray(item_emb, dtype=np.float32), popularity)
+
+
+def domain_popularity_index(domain: Domain, split: Split) -> PopularityIndex:
+    """SPEC.md section 3: the whole log when the domain has timestamps, otherwise one window over
+    its training users' interactions (the one place this rule lives)."""
+    if domain.has_time:
+        return PopularityIndex(domain.sequences.items, domain.sequences.days)
+    return PopularityIndex(split.train.items, None)
 
 
 def require_text(domain: Domain) -> None:
