@@ -47,6 +47,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         if rank == 0:
             save_file({k: v.contiguous() for k, v in run.model.state_dict().items()}, out)
     finally:
+        # both ranks leave together: a rank that tears gloo down while its peer still talks to
+        # it aborts the peer ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 

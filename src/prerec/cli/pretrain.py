@@ -91,12 +91,18 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if not world.main:
         logging.getLogger().setLevel(logging.WARNING)
     t0 = time.perf_counter()
+    finished = False
     try:
         run = pretrain(domains, cfg, args.out, specs=specs, resume=args.resume, world=world)
+        finished = True
     finally:
         if backend is not None:
             import torch.distributed as dist
 
+            if finished:
+                # leave together: a rank that tears the group down while its peer still talks
+                # to it aborts the peer ("terminate called without an active exception")
+                dist.barrier()
             dist.destroy_process_group()
     if world.main:
         last = run.history[-1] if run.history else {}
