@@ -233,3 +233,36 @@ incremental = []
     assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
     assert not (out / "incremental.png").exists()
     assert "Incremental" not in (out / "table.md").read_text()
+
+
+def test_experiment_selects_per_fold_on_held_out_sources(tmp_path, capsys):
+    """[pretrain] select_from: each fold holds out the first listed name that is one of its sources."""
+    for n, s in (("a", 1), ("b", 2), ("c", 3)):
+        write_canonical(tmp_path / n, seed=s)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(f'''
+name = "select"
+encoder = "hash:64"
+ratio = 0.05
+domains = ["a=canonical:{tmp_path / 'a'}", "b=canonical:{tmp_path / 'b'}", "c=canonical:{tmp_path / 'c'}"]
+targets = ["a", "c"]
+protocol = "leave-one-out"
+models = ["prerec"]
+[pretrain]
+preset = "cpu"
+set = {{ epochs = 2, hidden_size = 32, refit = true }}
+select_from = ["c", "b"]
+''')
+    out = tmp_path / "out"
+    assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    pre = json.loads((out / "results.json").read_text())["pretraining"]
+    assert pre["a-prerec"]["select_on"] == ["c"] and pre["c-prerec"]["select_on"] == ["b"]
+    for fold in ("a-prerec", "c-prerec"):
+        chosen = pre[fold]["selection"]["epochs"]
+        assert pre[fold]["epochs"] == chosen and pre[fold]["refit"]
+        assert all(r["valid"][pre[fold]["select_on"][0]]["mode"] == "zero-shot"
+                   for r in pre[fold]["selection"]["history"])
+
+    cfg.write_text(cfg.read_text().replace('select_from = ["c", "b"]', 'select_from = ["zzz"]'))
+    assert main(["experiment", str(cfg), "--out", str(tmp_path / "out2"), "--no-progress"]) == 2
+    assert "none of [pretrain] select_from (zzz)" in capsys.readouterr().err

@@ -18,6 +18,9 @@ Config keys (see ``src/prerec/configs/experiments/b1.toml``)::
     incremental = [0, 10, 100, 1000, "all"];  incremental_models = ["prerec", "sasrec-scratch"]
     max_instances                # evaluation instances per target (seeded subset; quick runs)
     [pretrain] preset, set = {key = value}    # prerec pretrain's preset and --set keys
+               select_from = [names], select_count = N
+                                 # zero-shot model selection per fold: the first N of these
+                                 # names that are sources of the fold become its select_on
     [mc] draws, source;  [finetune] lr, epochs, patience, valid_max_instances;  [sasrec] ...
     [quick] any of the above, merged over the rest with --quick
 
@@ -118,6 +121,16 @@ class BenchmarkConfig:
         unknown = set(self.sasrec) - {f.name for f in fields(SASRecConfig)}
         if unknown:
             raise PrerecError(f"{where}: [sasrec] unknown key(s) {', '.join(sorted(unknown))}")
+        unknown = set(self.pretrain) - {"preset", "set", "select_from", "select_count"}
+        if unknown:
+            raise PrerecError(f"{where}: [pretrain] unknown key(s) {', '.join(sorted(unknown))}; "
+                              "known: preset, set, select_from, select_count")
+        chooser = self.pretrain.get("select_from")
+        if chooser is not None and not (isinstance(chooser, list) and all(isinstance(n, str) for n in chooser)):
+            raise PrerecError(f"{where}: [pretrain] select_from: expected a list of domain names")
+        count = self.pretrain.get("select_count", 1)
+        if not (isinstance(count, int) and count >= 1):
+            raise PrerecError(f"{where}: [pretrain] select_count: expected an integer >= 1, got {count!r}")
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -148,6 +161,18 @@ def make_folds(cfg: BenchmarkConfig, names: list[str]) -> list[Fold]:
     if cfg.protocol == "fixed":
         return [Fold("all", list(cfg.targets), [n for n in names if n not in cfg.targets])]
     return [Fold(t, [t], [n for n in names if n != t]) for t in cfg.targets]
+
+
+def fold_select_on(cfg: BenchmarkConfig, fold: Fold) -> list[str] | None:
+    """The fold's held-out selection sources from ``[pretrain] select_from`` (None: not asked for)."""
+    names = cfg.pretrain.get("select_from")
+    if names is None:
+        return None
+    chosen = [n for n in names if n in fold.sources][: int(cfg.pretrain.get("select_count", 1))]
+    if not chosen:
+        raise PrerecError(f"fold {fold.name}: none of [pretrain] select_from ({', '.join(names)}) is a source "
+                          f"of it (sources: {', '.join(fold.sources)})")
+    return chosen
 
 
 def _write_json(path: Path, obj: object) -> None:
@@ -196,13 +221,17 @@ class Benchmark:
         pre = dict(self.cfg.pretrain)
         sets = {**pre.get("set", {}), "variant": VARIANT_MODELS[variant], "encoder": self.cfg.encoder,
                 "seed": self.cfg.seed, "progress": self.progress}
+        select_on = fold_select_on(self.cfg, fold)
+        if select_on is not None:
+            sets["select_on"] = select_on
         tcfg = build_config(pre.get("preset", "paper"), None, None, sets)
         t0 = time.perf_counter()
         run = pretrain([domains[s] for s in fold.sources], tcfg, run_dir, specs=list(fold.sources),
                        resume=(run_dir / "config.json").exists())
         seconds = time.perf_counter() - t0
         self.pretraining[f"{fold.name}-{variant}"] = {"seconds": seconds, "epochs": len(run.history),
-                                                      "history": run.history}
+                                                      "select_on": tcfg.select_on, "refit": tcfg.refit,
+                                                      "history": run.history, "selection": run.selection}
         done.write_text(json.dumps({"seconds": seconds}) + "\n")
         return run
 

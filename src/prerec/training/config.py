@@ -54,6 +54,8 @@ class TrainConfig:
     max_instances_per_epoch: int = 0  # 0: an epoch = as many draws as training instances
     valid_max_instances: int = 0  # per validation domain; 0: all its validation instances
     select_on: list[str] = field(default_factory=list)  # source domains held out as zero-shot pseudo-targets
+    refit: bool = False  # with select_on: then train again on every source for the chosen number of epochs
+    keep_last: bool = False  # keep the last epoch's weights (validation is still recorded, chooses nothing)
     eval_batch_size: int = 256
     checkpoint_steps: int = 0  # also checkpoint every this many steps inside an epoch (0: epoch ends only)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -76,6 +78,11 @@ class TrainConfig:
             raise PrerecError(f"config key 'metric_ratio': must be in (0, 1], got {self.metric_ratio}")
         if self.lr <= 0 or self.lr_decay <= 0:
             raise PrerecError("config keys 'lr' and 'lr_decay' must be > 0")
+        if self.refit and not self.select_on:
+            raise PrerecError("config key 'refit': needs 'select_on' (the held-out sources that choose the epochs)")
+        if self.refit and self.keep_last:
+            raise PrerecError("config keys 'refit' and 'keep_last' exclude each other: refit selects on "
+                              "held-out sources, keep_last selects nothing")
         return self
 
     def model_config(self, text_dim: int, domain_items: list[int]) -> ModelConfig:

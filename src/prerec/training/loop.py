@@ -204,7 +204,7 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
                 metric = float(t[0])
         record["valid"] = details
         record["valid_metric"] = metric
-        improved = validate is None or (math.isfinite(metric) and metric > state.best_metric)
+        improved = validate is None or cfg.keep_last or (math.isfinite(metric) and metric > state.best_metric)
         if improved:
             state.best_metric = metric if validate is not None else state.best_metric
             state.best_epoch = epoch + 1

@@ -7,11 +7,14 @@ checkpoint and ends with the same weights as an uninterrupted run.
 
 Model selection: by default the mean r-NDCG@K% of the sources' validation users, in-domain.
 With ``select_on = [names]`` those source domains are held out of training as zero-shot
-pseudo-targets (leave-one-source-out) and selection uses their zero-shot validation r-NDCG.
+pseudo-targets (leave-one-source-out) and selection uses their zero-shot validation r-NDCG;
+``refit = true`` then trains again on every source (those included) for the chosen number of
+epochs, so that choosing costs no training data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -151,11 +154,55 @@ def validation_sets(prepared: list[PreparedDomain], cfg: TrainConfig, sources: l
 
 def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
              specs: list[str] | None = None, resume: bool = False, world: World | None = None) -> Run:
-    """Pre-train on ``domains`` and return the run (best epoch's weights); writes ``out`` if given."""
+    """Pre-train on ``domains`` and return the run (best epoch's weights); writes ``out`` if given.
+
+    With ``refit`` (and ``select_on``) it trains twice: first without the ``select_on`` sources,
+    choosing the epoch by their zero-shot validation; then on every source for that many epochs,
+    keeping the last. The second run is the result; ``run.selection`` (and ``selection.json``)
+    tells how its length was chosen.
+    """
+    cfg.validate()
+    if not cfg.refit:
+        return _pretrain_once(domains, cfg, out, specs=specs, resume=resume, world=world)
+    world = world or World()
+    out_path = Path(out) if out is not None else None
+    log_main = log.info if world.main else log.debug
+    selection = None
+    if out_path is not None:
+        check_run_dir(out_path, resume)  # refuse a bad --out before the first training, not after
+    if out_path is not None and resume and (out_path / "selection.json").exists():
+        selection = read_json(out_path / "selection.json")
+        log_main("refit: reusing the epoch chosen before (%d)", selection["epochs"])
+    if selection is None:
+        log_main("refit: choosing the number of epochs zero-shot on %s (held out of training)",
+                 ", ".join(cfg.select_on))
+        chooser = _pretrain_once(domains, dataclasses.replace(cfg, refit=False), None, specs=specs, world=world)
+        selection = {"select_on": list(cfg.select_on), "epochs": _best_epoch(chooser.history),
+                     "history": chooser.history}
+        del chooser
+    final_cfg = dataclasses.replace(cfg, select_on=[], refit=False, keep_last=True, epochs=int(selection["epochs"]))
+    log_main("refit: training on every source for %d epoch(s)", final_cfg.epochs)
+    run = _pretrain_once(domains, final_cfg, out_path, specs=specs, resume=resume, world=world)
+    run.selection = selection
+    if out_path is not None and world.main:
+        write_json_atomic(out_path / "selection.json", selection)
+    return run
+
+
+def _best_epoch(history: list[dict]) -> int:
+    """The first epoch with the best finite validation metric (the trainer's own choice)."""
+    scored = [(r["valid_metric"], -r["epoch"]) for r in history
+              if isinstance(r.get("valid_metric"), float) and np.isfinite(r["valid_metric"])]
+    if not scored:
+        return max(len(history), 1)
+    return -max(scored)[1]
+
+
+def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
+                   specs: list[str] | None = None, resume: bool = False, world: World | None = None) -> Run:
     from prerec.text import get_encoder
 
     world = world or World()
-    cfg.validate()
     specs = list(specs or [d.name for d in domains])
     names = [d.name for d in domains]
     if len(set(names)) != len(names):

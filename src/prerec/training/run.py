@@ -63,6 +63,7 @@ class Run:
     postprocess_state: dict[str, np.ndarray] = field(default_factory=dict)
     path: Path | None = None
     history: list[dict] = field(default_factory=list)
+    selection: dict = field(default_factory=dict)  # a refit run: how its number of epochs was chosen
 
     # ---- domains ------------------------------------------------------------------------------
 
@@ -183,7 +184,8 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     history = []
     if (path / "metrics.jsonl").exists():
         history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history)
+    selection = read_json(path / "selection.json") if (path / "selection.json").exists() else {}
+    run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history, selection)
     if device is not None:
         run.to(device)
     return run
