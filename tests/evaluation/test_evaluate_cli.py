@@ -266,3 +266,20 @@ select_from = ["c", "b"]
     cfg.write_text(cfg.read_text().replace('select_from = ["c", "b"]', 'select_from = ["zzz"]'))
     assert main(["experiment", str(cfg), "--out", str(tmp_path / "out2"), "--no-progress"]) == 2
     assert "none of [pretrain] select_from (zzz)" in capsys.readouterr().err
+
+
+def test_experiment_reports_each_result_as_soon_as_it_is_done(tmp_path):
+    from prerec.baselines import make_baseline
+    from prerec.data import load_domains
+    from prerec.evaluation.evaluate import EvalConfig
+    from prerec.evaluation.experiment import Experiment
+    from prerec.evaluation.prepare import prepare_without_run
+
+    domains = load_domains([f"{n}=canonical:{write_canonical(tmp_path / n, seed=s)}" for n, s in (("a", 1), ("b", 2))])
+    targets = prepare_without_run(domains, "hash:64", 2023, progress=False)
+    seen = []
+    exp = Experiment(targets, {"popularity": make_baseline("popularity"), "text-last": make_baseline("text-last")},
+                     EvalConfig(ratio=0.05, progress=False))
+    res = exp.run(on_result=lambda r: seen.append((r.model, r.domain, len(exp.results.ranks))))
+    assert seen == [("popularity", "a", 1), ("text-last", "a", 2), ("popularity", "b", 3), ("text-last", "b", 4)]
+    assert len(res.ranks) == 4

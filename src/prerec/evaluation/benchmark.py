@@ -301,10 +301,13 @@ class Benchmark:
                 models[name] = self.sasrec("all")
         t0 = time.perf_counter()
         exp = Experiment(targets, models, self.eval_cfg, source_items)
-        for r in exp.run().ranks:
+
+        def keep(r) -> None:
             self.main.add(r)
+            self.checkpoint()
+
+        exp.run(on_result=keep)
         self.timings[f"main/{fold.name}"] = time.perf_counter() - t0
-        self.checkpoint()
 
         # incremental curve; N = all and N = 0 reuse the main table's models when they are there
         reuse = {("prerec", 0): "prerec", ("prerec", "all"): "prerec-finetuned",
@@ -323,11 +326,13 @@ class Benchmark:
                 else:
                     spec = self.sasrec(n)
                 t0 = time.perf_counter()
-                inc = Experiment(targets, {model: spec}, self.eval_cfg, source_items).run()
-                for r in inc.ranks:
+
+                def keep_point(r, res=res) -> None:
                     res.add(r)
+                    self.checkpoint()
+
+                Experiment(targets, {model: spec}, self.eval_cfg, source_items).run(on_result=keep_point)
                 self.timings[f"incremental/{fold.name}/{model}/{key}"] = time.perf_counter() - t0
-                self.checkpoint()
 
     def run(self) -> dict:
         t_start = time.perf_counter()

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prerec.data.prepared import PreparedDomain
-from prerec.evaluation.evaluate import EvalConfig, Results, evaluate_model
+from prerec.evaluation.evaluate import DomainRanks, EvalConfig, Results, evaluate_model
 from prerec.recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,19 @@ class Experiment:
         self.results = Results(ratio=self.config.ratio, ks=tuple(self.config.ks))
         self.seconds: dict[str, float] = {}
 
-    def run(self) -> Results:
-        """Train (factories) and rank every model on every target; returns the results."""
+    def run(self, on_result: Callable[[DomainRanks], None] | None = None) -> Results:
+        """Train (factories) and rank every model on every target; returns the results.
+
+        ``on_result`` sees each (model, target) result as soon as it is done (long benchmarks
+        save their figures as they go)."""
         for target in self.targets:
             for name, spec in self.models.items():
                 t0 = time.perf_counter()
                 model = spec if isinstance(spec, Recommender) else spec(target)
-                self.results.add(evaluate_model(model, target, self.config, name=name,
-                                                source_items=self.source_items))
+                result = evaluate_model(model, target, self.config, name=name, source_items=self.source_items)
+                self.results.add(result)
+                if on_result is not None:
+                    on_result(result)
                 self.seconds[f"{name}/{target.name}"] = time.perf_counter() - t0
                 log.info("%s on %s: %.1f s", name, target.name, self.seconds[f"{name}/{target.name}"])
         return self.results
