@@ -73,14 +73,14 @@ def main() -> int:
         result = Benchmark(cfg, out / method, progress=False).run()
         mean = result["results"]["mean"]["prerec"]
         per_target = {t: v["prerec"]["recall@k%"] for t, v in result["results"].items() if t != "mean"}
-        epochs = {k.removesuffix("-prerec"): (v["selection"] or {}).get("epochs", v["epochs"])
-                  for k, v in result["pretraining"].items()}
+        epochs = {k.removesuffix("-prerec"): f"{v['epoch_kept']} of {v['epochs_trained']}"
+                  if not v["refit"] else f"{v['epoch_kept']} (chosen)" for k, v in result["pretraining"].items()}
         chosen = {k.removesuffix("-prerec"): v["select_on"] for k, v in result["pretraining"].items()}
         rows[method] = {"recall@k%": mean["recall@k%"], "rndcg@k%": mean["rndcg@k%"], "per_target": per_target,
                         "epochs": epochs, "select_on": chosen}
     targets = list(next(iter(rows.values()))["per_target"])
     lines = [f"# Zero-shot model selection on {base.name}", "",
-             "| selection | " + " | ".join(targets) + " | mean Recall@K% | mean r-NDCG@K% | epochs kept per fold |",
+             "| selection | " + " | ".join(targets) + " | mean Recall@K% | mean r-NDCG@K% | epoch kept per fold |",
              "|---|" + "---|" * len(targets) + "---|---|---|"]
     for method, r in rows.items():
         cells = " | ".join(f"{r['per_target'][t]:.4f}" for t in targets)

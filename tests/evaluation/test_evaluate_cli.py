@@ -259,9 +259,14 @@ select_from = ["c", "b"]
     assert pre["a-prerec"]["select_on"] == ["c"] and pre["c-prerec"]["select_on"] == ["b"]
     for fold in ("a-prerec", "c-prerec"):
         chosen = pre[fold]["selection"]["epochs"]
-        assert pre[fold]["epochs"] == chosen and pre[fold]["refit"]
+        assert pre[fold]["epochs_trained"] == pre[fold]["epoch_kept"] == chosen and pre[fold]["refit"]
         assert all(r["valid"][pre[fold]["select_on"][0]]["mode"] == "zero-shot"
                    for r in pre[fold]["selection"]["history"])
+    # run again into the same folder: the runs are reused and still reported
+    assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    again = json.loads((out / "results.json").read_text())["pretraining"]
+    assert {k: (v["selection"], v["epoch_kept"]) for k, v in again.items()} == {
+        k: (v["selection"], v["epoch_kept"]) for k, v in pre.items()}
 
     cfg.write_text(cfg.read_text().replace('select_from = ["c", "b"]', 'select_from = ["zzz"]'))
     assert main(["experiment", str(cfg), "--out", str(tmp_path / "out2"), "--no-progress"]) == 2

@@ -217,7 +217,9 @@ class Benchmark:
         done = run_dir / "DONE"
         if done.exists():
             log.info("reusing the pre-trained run %s", run_dir)
-            return load_run(run_dir)
+            run = load_run(run_dir)
+            self._record(fold, variant, run, json.loads(done.read_text()).get("seconds"))
+            return run
         pre = dict(self.cfg.pretrain)
         sets = {**pre.get("set", {}), "variant": VARIANT_MODELS[variant], "encoder": self.cfg.encoder,
                 "seed": self.cfg.seed, "progress": self.progress}
@@ -229,11 +231,20 @@ class Benchmark:
         run = pretrain([domains[s] for s in fold.sources], tcfg, run_dir, specs=list(fold.sources),
                        resume=(run_dir / "config.json").exists())
         seconds = time.perf_counter() - t0
-        self.pretraining[f"{fold.name}-{variant}"] = {"seconds": seconds, "epochs": len(run.history),
-                                                      "select_on": tcfg.select_on, "refit": tcfg.refit,
-                                                      "history": run.history, "selection": run.selection}
+        self._record(fold, variant, run, seconds)
         done.write_text(json.dumps({"seconds": seconds}) + "\n")
         return run
+
+    def _record(self, fold: Fold, variant: str, run, seconds: float | None) -> None:
+        from prerec.training.pretrain import best_epoch
+
+        selection = run.selection or {}
+        self.pretraining[f"{fold.name}-{variant}"] = {
+            "seconds": seconds, "epochs_trained": len(run.history),
+            # the weights kept: the best validation epoch, or (refit) all epochs of the second training
+            "epoch_kept": len(run.history) if run.config.keep_last else best_epoch(run.history),
+            "select_on": selection.get("select_on", run.config.select_on), "refit": bool(selection),
+            "history": run.history, "selection": selection}
 
     def sasrec(self, n: int | str):
         cfg = SASRecConfig(**{**self.cfg.sasrec, "seed": self.cfg.seed, "progress": self.progress})

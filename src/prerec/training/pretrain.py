@@ -177,7 +177,7 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
         log_main("refit: choosing the number of epochs zero-shot on %s (held out of training)",
                  ", ".join(cfg.select_on))
         chooser = _pretrain_once(domains, dataclasses.replace(cfg, refit=False), None, specs=specs, world=world)
-        selection = {"select_on": list(cfg.select_on), "epochs": _best_epoch(chooser.history),
+        selection = {"select_on": list(cfg.select_on), "epochs": best_epoch(chooser.history),
                      "history": chooser.history}
         del chooser
     final_cfg = dataclasses.replace(cfg, select_on=[], refit=False, keep_last=True, epochs=int(selection["epochs"]))
@@ -189,7 +189,7 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
     return run
 
 
-def _best_epoch(history: list[dict]) -> int:
+def best_epoch(history: list[dict]) -> int:
     """The first epoch with the best finite validation metric (the trainer's own choice)."""
     scored = [(r["valid_metric"], -r["epoch"]) for r in history
               if isinstance(r.get("valid_metric"), float) and np.isfinite(r["valid_metric"])]
@@ -342,4 +342,4 @@ def _broadcast_text(text: str, model: PreRec) -> str:
     return bytes(buf.cpu().tolist()).decode()
 
 
-__all__ = ["build_training", "check_run_dir", "prepare_sources", "pretrain", "validation_sets", "write_run_files"]
+__all__ = ["best_epoch", "build_training", "check_run_dir", "prepare_sources", "pretrain", "validation_sets", "write_run_files"]
