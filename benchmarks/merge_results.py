@@ -66,6 +66,11 @@ def merge(parts: list[dict]) -> dict:
                 merged[target].update(models)
         out[section] = merged
     out["incremental"] = {m: c for p in parts for m, c in p["incremental"].items() if c}
+    # as prerec experiment does: N = all of a curve is the main table's model, when a part has it
+    if "all" in out["config"].get("incremental", []):
+        for m, c in out["incremental"].items():
+            if "all" not in c and all(m in models for models in out["results"].values()):
+                c["all"] = {t: {m: models[m]} for t, models in out["results"].items()}
     out["pretraining"] = {k: v for p in parts for k, v in p["pretraining"].items()}
     out["seconds"] = {f"part{i}/{k}": v for i, p in enumerate(parts) for k, v in p["seconds"].items()}
     if all("total" in p["seconds"] for p in parts):
