@@ -59,3 +59,14 @@ def test_refit_config_errors(office):
         pretrain([office], dataclasses.replace(tiny_config(), refit=True))
     with pytest.raises(PrerecError, match="exclude each other"):
         pretrain([office], dataclasses.replace(tiny_config(), refit=True, keep_last=True, select_on=["office"]))
+
+
+def test_refit_resume_reuses_the_choice_and_refuses_another(office, lastfm, tmp_path):
+    cfg = tiny_config(**{**CFG, "epochs": 2}, select_on=["lastfm"], refit=True)
+    first = pretrain([office, lastfm], cfg, tmp_path / "run")
+    again = pretrain([office, lastfm], cfg, tmp_path / "run", resume=True)
+    assert again.selection == json.loads((tmp_path / "run" / "selection.json").read_text())
+    for k, v in first.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[k], v, msg=k)
+    with pytest.raises(PrerecError, match="chosen on lastfm, not on office"):
+        pretrain([office, lastfm], dataclasses.replace(cfg, select_on=["office"]), tmp_path / "run", resume=True)

@@ -172,6 +172,9 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
         check_run_dir(out_path, resume)  # refuse a bad --out before the first training, not after
     if out_path is not None and resume and (out_path / "selection.json").exists():
         selection = read_json(out_path / "selection.json")
+        if selection.get("select_on") != list(cfg.select_on):
+            raise PrerecError(f"--out {out_path}: its epochs were chosen on {', '.join(selection.get('select_on', []))}, "
+                              f"not on {', '.join(cfg.select_on)}; cannot resume it with this configuration")
         log_main("refit: reusing the epoch chosen before (%d)", selection["epochs"])
     if selection is None:
         log_main("refit: choosing the number of epochs zero-shot on %s (held out of training)",
