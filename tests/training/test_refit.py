@@ -39,13 +39,13 @@ def test_refit_equals_select_then_train_every_source(office, lastfm, tmp_path):
         torch.testing.assert_close(run.model.state_dict()[k], v, msg=k)
 
     again = load_run(tmp_path / "run")
-    assert again.selection["epochs"] == best
+    assert again.selection["epochs"] == best and again.epoch == run.epoch == best
     assert json.loads((tmp_path / "run" / "selection.json").read_text())["epochs"] == best
 
 
 def test_keep_last_keeps_the_last_epoch(office, lastfm, tmp_path):
     run = pretrain([office, lastfm], tiny_config(**CFG, keep_last=True), tmp_path / "run")
-    assert len(run.history) == 3
+    assert len(run.history) == 3 and run.epoch == 3
     assert all(r["valid"] for r in run.history)  # validation is still measured and recorded
     saved = load_file(str(tmp_path / "run" / "model.safetensors"))
     last = load_file(str(tmp_path / "run" / "checkpoint.safetensors"))

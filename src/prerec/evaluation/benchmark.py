@@ -236,13 +236,10 @@ class Benchmark:
         return run
 
     def _record(self, fold: Fold, variant: str, run, seconds: float | None) -> None:
-        from prerec.training.pretrain import best_epoch
-
         selection = run.selection or {}
         self.pretraining[f"{fold.name}-{variant}"] = {
             "seconds": seconds, "epochs_trained": len(run.history),
-            # the weights kept: the best validation epoch, or (refit) all epochs of the second training
-            "epoch_kept": len(run.history) if run.config.keep_last else best_epoch(run.history),
+            "epoch_kept": run.epoch,  # the best validation epoch, or (refit, keep_last) the last
             "select_on": selection.get("select_on", run.config.select_on), "refit": bool(selection),
             "history": run.history, "selection": selection}
 

@@ -180,7 +180,7 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
         log_main("refit: choosing the number of epochs zero-shot on %s (held out of training)",
                  ", ".join(cfg.select_on))
         chooser = _pretrain_once(domains, dataclasses.replace(cfg, refit=False), None, specs=specs, world=world)
-        selection = {"select_on": list(cfg.select_on), "epochs": best_epoch(chooser.history),
+        selection = {"select_on": list(cfg.select_on), "epochs": max(chooser.epoch, 1),
                      "history": chooser.history}
         del chooser
     final_cfg = dataclasses.replace(cfg, select_on=[], refit=False, keep_last=True, epochs=int(selection["epochs"]))
@@ -190,15 +190,6 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
     if out_path is not None and world.main:
         write_json_atomic(out_path / "selection.json", selection)
     return run
-
-
-def best_epoch(history: list[dict]) -> int:
-    """The first epoch with the best finite validation metric (the trainer's own choice)."""
-    scored = [(r["valid_metric"], -r["epoch"]) for r in history
-              if isinstance(r.get("valid_metric"), float) and np.isfinite(r["valid_metric"])]
-    if not scored:
-        return max(len(history), 1)
-    return -max(scored)[1]
 
 
 def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
@@ -289,6 +280,7 @@ def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | No
         load_model_tensors(model, load_tensors(out_path / "model.safetensors")[0])
     model.eval()
     run.history = list(state.history)
+    run.epoch = state.best_epoch
     if world.main:
         log.info("pre-training finished (%s); best epoch %d, validation r-NDCG@K%% %.4f",
                  state.stop_reason or "done", state.best_epoch, state.best_metric)
@@ -345,4 +337,4 @@ def _broadcast_text(text: str, model: PreRec) -> str:
     return bytes(buf.cpu().tolist()).decode()
 
 
-__all__ = ["best_epoch", "build_training", "check_run_dir", "prepare_sources", "pretrain", "validation_sets", "write_run_files"]
+__all__ = ["build_training", "check_run_dir", "prepare_sources", "pretrain", "validation_sets", "write_run_files"]

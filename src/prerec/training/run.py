@@ -64,6 +64,7 @@ class Run:
     path: Path | None = None
     history: list[dict] = field(default_factory=list)
     selection: dict = field(default_factory=dict)  # a refit run: how its number of epochs was chosen
+    epoch: int = 0  # the epoch whose weights the run holds (the trainer's choice)
 
     # ---- domains ------------------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     cfg = TrainConfig.from_dict(config["train"], where=str(path / "config.json"))
     mcfg = ModelConfig.from_dict(config["model"])
     model = PreRec(mcfg)
-    tensors, _meta = load_tensors(weights)
+    tensors, meta = load_tensors(weights)
     load_model_tensors(model, tensors)
     model.eval()
     sources = [SourceInfo(**s) for s in read_json(path / "domains.json")]
@@ -185,7 +186,8 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     if (path / "metrics.jsonl").exists():
         history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
     selection = read_json(path / "selection.json") if (path / "selection.json").exists() else {}
-    run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history, selection)
+    run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history, selection,
+              int(meta.get("epoch", 0)))
     if device is not None:
         run.to(device)
     return run
