@@ -79,9 +79,9 @@ def merge(parts: list[dict]) -> dict:
 
 
 def main() -> int:
-    out, args = Path(sys.argv[1]), sys.argv[2:]
-    if not args:
+    if len(sys.argv) < 3:
         raise SystemExit(__doc__)
+    out, args = Path(sys.argv[1]), sys.argv[2:]
     dirs, picks, parts = [], [], []
     for a in args:
         d, _, models = a.partition(":")

@@ -162,8 +162,7 @@ def run_target(rb, name: str, spec: str, work: Path, epochs: int, device: str) -
             higher[a : a + 1024], tied[a : a + 1024] = rank_counts(scores, inst.targets[a : a + 1024])
     ranks = DomainRanks("recbole-sasrec", name, domain.n_items, inst.users, inst.pos,
                         domain.item_ids[inst.targets], higher, tied, np.zeros(len(inst), dtype=bool))
-    info = {"rows": counts, "train_seconds": seconds, "epochs_run": trainer.cur_step if hasattr(trainer, "cur_step")
-            else None, "best_valid_mrr@10": float(best_valid) if best_valid is not None else None,
+    info = {"rows": counts, "train_seconds": seconds, "epochs_run": len(getattr(trainer, "train_loss_dict", {})) or None, "best_valid_mrr@10": float(best_valid) if best_valid is not None else None,
             "recbole_test": {k: float(v) for k, v in dict(recbole_test).items()}}
     return ranks, info
 

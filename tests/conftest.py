@@ -8,10 +8,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported 
 
 import pytest
 
-from shared_data import ONLINE_RETAIL, ROOT, SHARED_DATA, shared
-
-__all__ = ["ONLINE_RETAIL", "ROOT", "SHARED_DATA", "shared"]
-
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_embedding_cache(tmp_path_factory):

@@ -1,4 +1,5 @@
-"""Where the open data lives (../shared/data, read in place, never copied into the repo).
+"""Where the open data lives (../shared/data, read in place, never copied into the repo), and
+small helpers every test folder uses.
 
 A uniquely named module (not conftest) so that tests in every folder import the same thing.
 """
@@ -6,9 +7,12 @@ A uniquely named module (not conftest) so that tests in every folder import the 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
+
+from prerec.data.domain import Domain, build_domain
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PREREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -21,3 +25,18 @@ def shared(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"open data not found at {p}")
     return p
+
+
+def first_users(domain: Domain, n_users: int, name: str | None = None) -> Domain:
+    """The domain restricted to its first ``n_users`` users (catalog = their items)."""
+    df = domain.interactions
+    sub = df[df["user_id"].isin(df["user_id"].drop_duplicates().iloc[:n_users])]
+    return build_domain(name or domain.name, sub, domain.texts.rename_axis("item_id").reset_index(),
+                        source=domain.source)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

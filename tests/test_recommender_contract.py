@@ -16,16 +16,11 @@ import pytest
 from prerec.baselines import PopularityBaseline, TextLastBaseline, TextMeanBaseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
 from prerec.data import load_domains, make_instances
-from prerec.data.domain import Domain, build_domain
+from shared_data import first_users
 
 MODELS = ["popularity", "text", "text-last", "sasrec-scratch", "prerec", "prerec-mc", "prerec-in-domain"]
 
 
-def first_users(domain: Domain, n: int) -> Domain:
-    df = domain.interactions
-    keep = df["user_id"].isin(df["user_id"].drop_duplicates().iloc[:n])
-    return build_domain(domain.name, df[keep], domain.texts.rename_axis("item_id").reset_index(),
-                        source=domain.source)
 
 
 @pytest.fixture(scope="module")

@@ -276,8 +276,6 @@ def test_online_retail_real_counts_and_cleaning():
 
 def test_online_retail_country_lists_and_exclusion():
     """``#A,B`` picks countries, ``#!A,B`` every country but those (how B1's sources are named)."""
-    from prerec.data import load_domains
-
     picked = load_domains(["online-retail:embedded#Germany,France"])
     assert [d.name for d in picked] == ["Germany", "France"]
     every = {d.name for d in load_domains(["online-retail:embedded"])}

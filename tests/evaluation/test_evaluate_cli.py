@@ -130,7 +130,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "no-run" in capsys.readouterr().err
 
 
-def test_export_recbole(tmp_path, capsys):
+def test_export_recbole(tmp_path):
     data = write_canonical(tmp_path / "toy")
     assert main(["export", "recbole", f"toy=canonical:{data}", "--out", str(tmp_path / "rb")]) == 0
     folder = tmp_path / "rb" / "toy"
@@ -199,7 +199,6 @@ max_instances = 20
 
 def test_evaluate_and_recommend_with_a_pretrained_run(tmp_path, capsys):
     """The contract's path on a tiny real run: pretrain (1 epoch), evaluate zero-shot, recompute, recommend."""
-    pytest.importorskip("prerec.training.run")
     a, b, c = (write_canonical(tmp_path / n, seed=s) for n, s in (("a", 1), ("b", 2), ("c", 3)))
     run = tmp_path / "run"
     assert main(["pretrain", "--source", f"a=canonical:{a}", "--source", f"b=canonical:{b}", "--out", str(run),

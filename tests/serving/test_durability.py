@@ -22,6 +22,7 @@ from serving_helpers import DAY0, tiny_domain, tiny_frames
 
 from prerec.cli import main
 from prerec.data.domain import SECONDS_PER_DAY
+from shared_data import free_port
 
 TODAY = DAY0 + 45
 START_TIMEOUT = 90.0
@@ -47,11 +48,6 @@ def target_dir(tmp_path_factory) -> Path:
     texts.to_parquet(d / "items.parquet")
     return d
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(run: Path, target: Path, db: Path, port: int, log: Path) -> subprocess.Popen:
@@ -84,7 +80,8 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 def test_serve_bad_input_exits_2(tmp_path, capsys, target_dir):
-    assert main(["serve", "--run", str(tmp_path / "nope"), "--target", f"x=canonical:{target_dir}"]) == 2
+    assert main(["serve", "--run", str(tmp_path / "nope"), "--target", f"x=canonical:{target_dir}",
+                 "--port", str(free_port())]) == 2
     assert "no such run directory" in capsys.readouterr().err
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -7,18 +7,9 @@ from __future__ import annotations
 import pytest
 
 from prerec.data import load_domains
-from prerec.data.domain import Domain, build_domain
+from prerec.data.domain import Domain
 from prerec.training.config import TrainConfig
-from shared_data import shared
-
-
-def first_users(domain: Domain, n_users: int, name: str | None = None) -> Domain:
-    """The domain restricted to its first ``n_users`` users (catalog = their items)."""
-    df = domain.interactions
-    users = df["user_id"].drop_duplicates().iloc[:n_users]
-    sub = df[df["user_id"].isin(users)]
-    texts = domain.texts.rename_axis("item_id").reset_index()
-    return build_domain(name or domain.name, sub, texts, source=domain.source)
+from shared_data import first_users, shared
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +30,6 @@ def retail() -> list[Domain]:
     path = shared("online_retail", "online_retail_2010_2011.parquet")
     found = {d.name: d for d in load_domains([f"online-retail:{path}"])}
     return [first_users(found["Germany"], 60), first_users(found["France"], 60)]
-
-
-@pytest.fixture(autouse=True)
-def embedding_cache_env(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("PREREC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "emb-cache"))
 
 
 def tiny_config(**kw) -> TrainConfig:
