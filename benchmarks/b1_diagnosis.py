@@ -47,12 +47,12 @@ def _write(path: Path, obj: object) -> None:
 
 def run(args: argparse.Namespace) -> None:
     import prerec.training.pretrain as P
-    from prerec.baselines import make_baseline
+    from prerec.registry import build_model
     from prerec.data import load_domains
     from prerec.data.instances import make_instances
     from prerec.evaluation.evaluate import EvalConfig, evaluate_model
     from prerec.evaluation.metrics import instance_metrics
-    from prerec.training.config import build_config
+    from prerec.config import build_config
     from prerec.training.validation import ValidationSet
 
     loso = [s for s in (args.loso or "").split(",") if s]
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
             continue
         prep = r.prepare(d)
         for b in ("popularity", "text", "text-last"):
-            dr = evaluate_model(make_baseline(b), prep, ecfg)
+            dr = evaluate_model(build_model(b), prep, ecfg)
             m = instance_metrics(dr.n_higher, dr.n_tied, dr.n_items, ecfg.ratio)
             baselines.setdefault(b, {})[d.name] = {"recall@k%": float(m["recall@k%"].mean()),
                                                    "instances": len(dr.n_higher)}
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
 
 def baselines(args: argparse.Namespace) -> None:
     """Training-free baselines on the targets under each post-processing (fitted on the sources)."""
-    from prerec.baselines import make_baseline
+    from prerec.registry import build_model
     from prerec.data import load_domains
     from prerec.data.prepared import prepare_domain
     from prerec.evaluation.evaluate import EvalConfig, evaluate_model
@@ -139,7 +139,7 @@ def baselines(args: argparse.Namespace) -> None:
                 continue
             prep = prepare_domain(d, tr.apply(embs[d.name]), 2023)
             for b in ("popularity", "text", "text-last"):
-                dr = evaluate_model(make_baseline(b), prep, ecfg)
+                dr = evaluate_model(build_model(b), prep, ecfg)
                 m = instance_metrics(dr.n_higher, dr.n_tied, dr.n_items, ecfg.ratio)
                 out.setdefault(kind, {}).setdefault(b, {})[d.name] = float(m["recall@k%"].mean())
     print("| post-processing | model | " + " | ".join(TARGETS) + " | mean |")

@@ -111,7 +111,7 @@ def sync(device: torch.device) -> None:
 def load_sources(encoder: str, data: str | None = None):
     from prerec.data import load_domains
     from prerec.text import get_encoder
-    from prerec.training.config import TrainConfig
+    from prerec.config import TrainConfig
     from prerec.training.pretrain import prepare_sources
 
     path = Path(data) if data else DATA / "online_retail" / "online_retail_2010_2011.parquet"
@@ -172,15 +172,15 @@ def batch_flops(model, batch: dict, mode: str, n_inst: int) -> float:
 
 
 def measure(preset: str, mode: str, prepared, device: torch.device, seconds: float, rate: float) -> dict:
-    from prerec.training.config import build_config
+    from prerec.config import build_config
     from prerec.training.loop import make_optimizer
     from prerec.training.pretrain import build_training
 
-    cfg = build_config(preset, sets=[f"mode={'instance' if mode == 'reference' else mode}", "progress=false"])
+    cfg = build_config(preset, sets=[f"batch_layout={'instance' if mode == 'reference' else mode}", "progress=false"])
     _, _, model, corpus, X = build_training(prepared, cfg)
     model.to(device).train()
     X = X.to(device)
-    opt = make_optimizer(model, cfg.lr, cfg.lambda_domain, cfg.lambda_offset)
+    opt = make_optimizer(model, cfg, corpus.total_instances)
     dom, unit = corpus.epoch_draws(cfg.seed, 0)
     sizes = corpus.unit_sizes(dom, unit)
     bounds = corpus.batch_bounds(sizes, cfg.batch_size)
@@ -217,7 +217,7 @@ def measure(preset: str, mode: str, prepared, device: torch.device, seconds: flo
         dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else mem.growth_mb
     per_inst = flops / max(done, 1)
-    return {"config": preset, "mode": mode, "hidden": cfg.hidden_size, "steps": s - 2, "instances": done,
+    return {"config": preset, "mode": mode, "hidden": cfg.model.hidden_size, "steps": s - 2, "instances": done,
             "instances_per_s": done / dt, "peak_mb": peak, "gflop_per_instance": per_inst / 1e9,
             "floor_instances_per_s": rate / per_inst}
 
@@ -242,7 +242,7 @@ def main() -> None:
     print(f"{len(prepared)} source domains, {n_inter:,} interactions, text dim {prepared[0].item_emb.shape[1]}")
     rows = []
     for preset in args.configs.split(","):
-        from prerec.training.config import build_config
+        from prerec.config import build_config
 
         H = build_config(preset).hidden_size
         rate = matmul_rate(device, H)

@@ -28,13 +28,13 @@ def world(tmp_path_factory):
     """A tiny pre-trained run (two source markets) and a target market it never saw."""
     import torch
 
-    from prerec.training.config import TrainConfig
+    from prerec.config import train_config
     from prerec.training.pretrain import pretrain
 
     torch.set_num_threads(1)
     found = {d.name: d for d in load_domains(["online-retail:embedded#Germany,France,Spain"])}
     sources = [first_users(found["Germany"], 40), first_users(found["France"], 40)]
-    cfg = TrainConfig(hidden_size=16, pop_hidden=16, n_negatives=15, batch_size=64, epochs=1, encoder="hash:32",
+    cfg = train_config(hidden_size=16, pop_hidden=16, n_negatives=15, batch_size=64, epochs=1, encoder="hash:32",
                       valid_max_instances=100, eval_batch_size=128, progress=False, device="cpu").validate()
     run = pretrain(sources, cfg, out=tmp_path_factory.mktemp("run") / "run")
     target = run.prepare(first_users(found["Spain"], 30))
@@ -57,11 +57,11 @@ def build(name: str, world):
                            eval_instances=50)
         return SASRecScratch(cfg).fit([], target), target
     if name == "prerec":
-        return PreRecRecommender(run, mode="zero-shot"), target
+        return PreRecRecommender(run, "zero-shot"), target
     if name == "prerec-mc":
-        return PreRecRecommender(run, mode="zero-shot-mc", mc_draws=4), target
+        return PreRecRecommender(run, "zero-shot-mc", mc_draws=4), target
     if name == "prerec-in-domain":
-        return PreRecRecommender(run, mode="in-domain"), source
+        return PreRecRecommender(run, "in-domain"), source
     raise AssertionError(name)
 
 

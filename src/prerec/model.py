@@ -1,4 +1,4 @@
-"""The PreRec model (SPEC.md section 2), in one readable module.
+"""The PreRec model (docs/method.md, "The model"), in one readable module.
 
     item tower        V_j = W x_j + e_j                 (W: F -> H, no bias; e_j per (domain, item))
     domain confounder h_t = V_{j_t} + D_k                (history items only)
@@ -21,11 +21,13 @@ activation and on both residual branches), written out nanoGPT-style so it can b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from prerec.constants import MAX_HISTORY, N_FACTORS
 
 VARIANTS = {
     # name: (domain_confounder, popularity_head)
@@ -46,14 +48,21 @@ class ModelConfig:
     n_heads: int = 1
     ff_size: int = 0  # 0 means H
     dropout: float = 0.1
-    max_history: int = 64
+    max_history: int = MAX_HISTORY
     pop_hidden: int = 512
-    n_factors: int = 4
+    n_factors: int = N_FACTORS
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True
     init_std: float = 0.02
     domain_items: list[int] = field(default_factory=list)  # catalog size of each source domain
+
+    DATA_FIELDS = ("text_dim", "domain_items")  # set from the data when a model is built, not configured
+
+    @property
+    def variant(self) -> str:
+        """The benchmark name of the switches (``prerec``, ``prerec-no-domain``, ...)."""
+        return next(n for n, sw in VARIANTS.items() if sw == (self.domain_confounder, self.popularity_head))
 
     @property
     def n_domains(self) -> int:
@@ -68,7 +77,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
     def for_variant(cls, variant: str, **kw) -> ModelConfig:

@@ -1,4 +1,4 @@
-"""Popularity factors F_j(d) (SPEC.md section 3), computed sparsely.
+"""Popularity factors F_j(d) (docs/method.md, "Popularity factors"): one index that grows by events.
 
 For day d the window is the 15 days [d-15, d-1]; if it holds no interaction it is widened one
 day at a time into the past until it does (so it reaches back to the most recent earlier day
@@ -10,18 +10,27 @@ and F_j(d) = 0 when j is not in the window and when nothing precedes d (the firs
 The factors are comparable across domains of very different traffic, which is what makes
 the popularity head transferable.
 
-Only the requested (day, item) pairs are computed: per distinct requested day, one slice of
-the day-sorted log is counted. No days x items tensor is ever built.
-A domain without timestamps gets one window: every interaction of its training users.
+:class:`PopularityIndex` keeps one sorted ``(items, counts)`` pair per day of the log, so a
+window is the sum of at most 15 days' counts and new interactions (``add``) cost only their own
+days. Only the requested (day, item) pairs are computed; no days x items tensor is ever built.
+Training (its factor table), evaluation and the live service all ask this one index.
+
+A domain without timestamps has one static window (all interactions of its training users,
+see :func:`prerec.data.prepared.domain_popularity_index`); interactions added later join that
+window whatever their day.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import numpy as np
 
-WINDOW_DAYS = 15
-N_FACTORS = 4
+from prerec.constants import N_FACTORS, WINDOW_DAYS
+
 POWERS = np.arange(1, N_FACTORS + 1, dtype=np.float64)
+_EMPTY = np.empty(0, np.int64)
 
 
 def window_factors(counts: np.ndarray) -> np.ndarray:
@@ -30,75 +39,107 @@ def window_factors(counts: np.ndarray) -> np.ndarray:
     return np.mean(c[None, :] ** POWERS[:, None], axis=1) ** (1.0 / POWERS)
 
 
-class PopularityIndex:
-    """The popularity factors of one domain's log, for any (day, item) asked for.
+def _sum_counts(items: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique items and their summed counts."""
+    uniq, inverse = np.unique(items, return_inverse=True)
+    return uniq, np.bincount(inverse, weights=counts, minlength=len(uniq)).astype(np.int64)
 
-    ``days`` is ``None`` for a domain without timestamps: every query then gets the factors
-    of the single window formed by ``items``.
+
+class PopularityIndex:
+    """Per-day item counts of one domain's log; ask for any day's factors, ``add`` new events.
+
+    ``days`` is ``None`` for a domain without timestamps (one static window). Not thread-safe
+    on its own: the service mutates it only under its domain lock.
     """
 
     def __init__(self, items: np.ndarray, days: np.ndarray | None = None) -> None:
-        items = np.asarray(items, dtype=np.int64)
-        if days is None:
-            self.days = None
-            self.items = items
-            uniq, counts = np.unique(items, return_counts=True)
-            self._static = (uniq, counts, window_factors(counts) if len(counts) else None)
-        else:
-            days = np.asarray(days, dtype=np.int64)
-            # sorted by day, and by item within a day: a window is a slice made of sorted runs,
-            # which a stable (merge) sort counts about 2.5x faster than an unsorted slice
-            order = np.lexsort((items, days))
-            self.days = days[order]
-            self.items = items[order]
+        self.timed = days is not None
+        self._by_day: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._sorted_days: list[int] = []
+        self._static = (_EMPTY, _EMPTY)
+        self.n_events = 0
+        self.add(np.asarray(items, dtype=np.int64), None if days is None else np.asarray(days, np.int64))
 
-    def window(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def days(self) -> np.ndarray | None:
+        """The distinct days of the log, sorted (``None`` for a domain without timestamps)."""
+        return np.asarray(self._sorted_days, dtype=np.int64) if self.timed else None
+
+    def add(self, items: np.ndarray, days: np.ndarray | None) -> None:
+        """Count interactions ``items[k]`` on ``days[k]`` (``days`` ignored for an untimed domain)."""
+        items = np.asarray(items, dtype=np.int64)
+        if not len(items):
+            return
+        self.n_events += len(items)
+        if not self.timed:
+            uniq, counts = np.unique(items, return_counts=True)
+            self._static = _sum_counts(np.r_[self._static[0], uniq], np.r_[self._static[1], counts])
+            return
+        if days is None:
+            raise ValueError("a timed domain needs the day of every interaction")
+        days = np.asarray(days, dtype=np.int64)
+        order = np.lexsort((items, days))
+        d, it = days[order], items[order]
+        new_pair = np.r_[True, (d[1:] != d[:-1]) | (it[1:] != it[:-1])]
+        starts = np.flatnonzero(new_pair)
+        pair_days, pair_items = d[starts], it[starts]
+        pair_counts = np.diff(np.r_[starts, len(d)])
+        bounds = np.r_[np.flatnonzero(np.r_[True, pair_days[1:] != pair_days[:-1]]), len(pair_days)]
+        for a, b in itertools.pairwise(bounds):
+            day = int(pair_days[a])
+            new = (pair_items[a:b].copy(), pair_counts[a:b].astype(np.int64))
+            old = self._by_day.get(day)
+            if old is None:
+                bisect.insort(self._sorted_days, day)
+                self._by_day[day] = new
+            else:
+                self._by_day[day] = _sum_counts(np.r_[old[0], new[0]], np.r_[old[1], new[1]])
+
+    def window(self, day: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Items with a positive count in the window of ``day`` and their counts (sorted by item)."""
-        if self.days is None:
-            return self._static[0], self._static[1]
-        hi = int(np.searchsorted(self.days, day, side="left"))  # interactions strictly before d
+        if not self.timed or day is None:
+            return self._static
+        hi = bisect.bisect_left(self._sorted_days, int(day))  # days strictly before ``day``
         if hi == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        lo_day = min(day - WINDOW_DAYS, int(self.days[hi - 1]))
-        lo = int(np.searchsorted(self.days, lo_day, side="left"))
-        x = np.sort(self.items[lo:hi], kind="stable")
-        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
-        return x[starts], np.diff(np.r_[starts, len(x)])
+            return _EMPTY, _EMPTY
+        lo_day = min(int(day) - WINDOW_DAYS, self._sorted_days[hi - 1])
+        lo = bisect.bisect_left(self._sorted_days, lo_day)
+        parts = [self._by_day[d] for d in self._sorted_days[lo:hi]]
+        if len(parts) == 1:
+            return parts[0]
+        return _sum_counts(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def window_factors(self, day: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The items of ``day``'s window and their factors ``(m, 4)`` float32; every other item has F = 0."""
+        uniq, counts = self.window(day)
+        if not len(uniq):
+            return _EMPTY, np.zeros((0, N_FACTORS), np.float32)
+        return uniq, (counts[:, None] / window_factors(counts)[None, :]).astype(np.float32)
 
     def factors(self, days: np.ndarray | int | None, items: np.ndarray) -> np.ndarray:
-        """F_j(d) for each pair (days[k], items[k]) as a float32 array ``(n, 4)``.
+        """F_j(d) for each pair ``(days[k], items[k])`` as float32 ``(n, 4)``.
 
-        ``days`` may be a scalar (one day for all items) or ignored (``None``) for a domain
-        without timestamps.
+        ``days`` may be a scalar (one day for all items), or ``None`` (an untimed domain).
         """
         items = np.asarray(items, dtype=np.int64)
-        out = np.zeros((len(items), N_FACTORS), dtype=np.float32)  # computed in float64, stored as float32
-        if self.days is None or days is None:
-            uniq, counts, s = self._static
-            if s is not None:
-                self._fill(out, np.arange(len(items)), items, uniq, counts, s)
-            return out
-        days = np.broadcast_to(np.asarray(days, dtype=np.int64), items.shape)
+        out = np.zeros((len(items), N_FACTORS), dtype=np.float32)
         if not len(items):
             return out
-        # group the queries by day with one sort; one window per distinct day
-        order = np.argsort(days, kind="stable")
-        sorted_days = days[order]
-        bounds = np.r_[np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]]), len(order)]
-        for k in range(len(bounds) - 1):
-            rows = order[bounds[k] : bounds[k + 1]]
-            uniq, counts = self.window(int(sorted_days[bounds[k]]))
+        if not self.timed or days is None:
+            groups = [(None, np.arange(len(items)))]
+        else:
+            days = np.broadcast_to(np.asarray(days, dtype=np.int64), items.shape)
+            order = np.argsort(days, kind="stable")
+            sorted_days = days[order]
+            cuts = np.r_[np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]]), len(order)]
+            groups = [(int(sorted_days[a]), order[a:b]) for a, b in itertools.pairwise(cuts)]
+        for day, rows in groups:
+            uniq, f = self.window_factors(day)
             if len(uniq):
-                self._fill(out, rows, items[rows], uniq, counts, window_factors(counts))
+                pos = np.minimum(np.searchsorted(uniq, items[rows]), len(uniq) - 1)
+                found = uniq[pos] == items[rows]
+                out[rows[found]] = f[pos[found]]
         return out
-
-    @staticmethod
-    def _fill(out: np.ndarray, rows: np.ndarray, items: np.ndarray, uniq: np.ndarray,
-              counts: np.ndarray, s: np.ndarray) -> None:
-        pos = np.searchsorted(uniq, items)
-        pos_c = np.minimum(pos, len(uniq) - 1)
-        found = uniq[pos_c] == items
-        out[rows[found]] = counts[pos_c[found], None] / s[None, :]
 
     def item_factors(self, day: int | None, n_items: int) -> np.ndarray:
         """F(d) for every item 0..n_items-1 of the catalog on one day: ``(n_items, 4)``."""

@@ -6,13 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prerec.baselines import (
-    PopularityBaseline,
-    TextLastBaseline,
-    TextMeanBaseline,
-    make_baseline,
-    parse_baselines,
-)
+from prerec.baselines import PopularityBaseline, TextLastBaseline, TextMeanBaseline
 from prerec.data.domain import build_domain
 from prerec.data.prepared import prepare_domain
 from prerec.errors import PrerecError
@@ -69,11 +63,19 @@ def test_text_baselines_are_cosines():
 
 
 def test_registry():
-    assert parse_baselines("popularity, text,text-last") == ["popularity", "text", "text-last"]
-    assert parse_baselines("") == []
-    with pytest.raises(PrerecError, match="unknown baseline 'pop'"):
-        parse_baselines("pop")
-    assert make_baseline("text-last").name == "text-last"
+    from prerec.registry import MODELS, build_model, parse_names, run_free_names
+
+    allowed = run_free_names()
+    assert {"popularity", "text", "text-last", "sasrec-scratch"} <= set(allowed)
+    assert not {"prerec", "prerec-mc", "prerec-finetuned"} & set(allowed)
+    assert parse_names("popularity, text,text-last", allowed) == ["popularity", "text", "text-last"]
+    assert parse_names("", allowed) == []
+    with pytest.raises(PrerecError, match="unknown model 'pop'"):
+        parse_names("pop", allowed)
+    assert build_model("text-last").name == "text-last"
+    with pytest.raises(PrerecError, match="needs a pre-trained run"):
+        build_model("prerec")
+    assert all(e.name == n for n, e in MODELS.items())
 
 
 def toy_domain(n_users=60, n_items=40, seed=0, with_time=True):

@@ -89,8 +89,8 @@ def test_independent_recompute_script(tmp_path):
 class FakeRun:
     """Stands in for a pre-trained run: prepares with hash:64, knows its sources' items."""
 
-    def __init__(self) -> None:
-        self.source_item_ids = {f"i{j}" for j in range(0, 150, 2)}  # odd items are "unseen"
+    def source_item_ids(self) -> dict[str, list[str]]:
+        return {"src": [f"i{j}" for j in range(0, 150, 2)]}  # odd items are "unseen"
 
     def prepare(self, domain):
         from prerec.evaluation.prepare import prepare_without_run
@@ -103,7 +103,7 @@ def test_evaluate_prerec_row_and_unseen(tmp_path, monkeypatch, capsys):
     from prerec.baselines import TextMeanBaseline
 
     monkeypatch.setattr(ev, "load_run", lambda path: FakeRun())
-    monkeypatch.setattr(ev, "prerec_recommender", lambda run, mode, *a: TextMeanBaseline())
+    monkeypatch.setattr(ev, "PreRecRecommender", lambda run, mode, **kw: TextMeanBaseline())
     data = write_canonical(tmp_path / "toy")
     out, detail = tmp_path / "r.json", tmp_path / "d.json"
     rc = main(["evaluate", "--run", str(tmp_path), "--target", f"toy=canonical:{data}", "--mode", "zero-shot",
@@ -124,7 +124,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "nothing to evaluate" in capsys.readouterr().err
     assert main(["evaluate", "--target", f"toy=canonical:{data}", "--baselines", "nope",
                  "--json", str(tmp_path / "r.json")]) == 2
-    assert "unknown baseline" in capsys.readouterr().err
+    assert "unknown model" in capsys.readouterr().err
     assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--target", f"toy=canonical:{data}",
                  "--json", str(tmp_path / "r.json")]) == 2
     assert "no-run" in capsys.readouterr().err
@@ -259,7 +259,7 @@ select_from = ["c", "b"]
     for fold in ("a-prerec", "c-prerec"):
         chosen = pre[fold]["selection"]["epochs"]
         assert pre[fold]["epochs_trained"] == pre[fold]["epoch_kept"] == chosen and pre[fold]["refit"]
-        assert all(r["valid"][pre[fold]["select_on"][0]]["mode"] == "zero-shot"
+        assert all(r["valid"][pre[fold]["select_on"][0]]["inference"] == "zero-shot"
                    for r in pre[fold]["selection"]["history"])
     # run again into the same folder: the runs are reused and still reported
     assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
@@ -273,7 +273,7 @@ select_from = ["c", "b"]
 
 
 def test_experiment_reports_each_result_as_soon_as_it_is_done(tmp_path):
-    from prerec.baselines import make_baseline
+    from prerec.registry import build_model
     from prerec.data import load_domains
     from prerec.evaluation.evaluate import EvalConfig
     from prerec.evaluation.experiment import Experiment
@@ -282,7 +282,7 @@ def test_experiment_reports_each_result_as_soon_as_it_is_done(tmp_path):
     domains = load_domains([f"{n}=canonical:{write_canonical(tmp_path / n, seed=s)}" for n, s in (("a", 1), ("b", 2))])
     targets = prepare_without_run(domains, "hash:64", 2023, progress=False)
     seen = []
-    exp = Experiment(targets, {"popularity": make_baseline("popularity"), "text-last": make_baseline("text-last")},
+    exp = Experiment(targets, {"popularity": build_model("popularity"), "text-last": build_model("text-last")},
                      EvalConfig(ratio=0.05, progress=False))
     res = exp.run(on_result=lambda r: seen.append((r.model, r.domain, len(exp.results.ranks))))
     assert seen == [("popularity", "a", 1), ("text-last", "a", 2), ("popularity", "b", 3), ("text-last", "b", 4)]

@@ -39,11 +39,11 @@ def tiny_model(seed: int = 0, hidden: int = 32):
     import torch
 
     from prerec.model import ModelConfig, PreRec
-    from prerec.serving.model import TorchServingModel
+    from prerec.serving.model import ServingModel
 
     torch.manual_seed(seed)
     cfg = ModelConfig(text_dim=64, hidden_size=hidden, pop_hidden=16, dropout=0.0, init_std=0.3,
                       domain_items=[4])
     module = PreRec(cfg)
     enc = HashEncoder(64)
-    return TorchServingModel(module, enc.encode, lambda d: prepare_domain(d, enc.encode(d.texts.tolist())))
+    return ServingModel.from_module(module, enc.encode, lambda d: prepare_domain(d, enc.encode(d.texts.tolist())))

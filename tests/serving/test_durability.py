@@ -30,7 +30,7 @@ START_TIMEOUT = 90.0
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    from prerec.training.config import build_config
+    from prerec.config import build_config
     from prerec.training.pretrain import pretrain
 
     out = tmp_path_factory.mktemp("run") / "run"

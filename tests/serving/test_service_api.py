@@ -41,14 +41,15 @@ def reference_scores(model, domain, histories, day, extra_items=None, extra_even
     hist = np.full((len(histories), max(map(len, histories))), -1)
     for r, h in enumerate(histories):
         hist[r, : len(h)] = [index[i] for i in h]
-    U = model.user_vectors(emb, hist, np.array([len(h) for h in histories]))
+    V = model.item_vectors(emb)
+    U = model.user_vectors(V, hist, np.array([len(h) for h in histories]))
     seqs = domain.sequences
     items, days = seqs.items, seqs.days
     if extra_events:
         items = np.r_[items, [index[i] for i, _ in extra_events]]
         days = np.r_[days, [d for _, d in extra_events]]
     F = PopularityIndex(items, days).item_factors(day, len(ids))
-    return U.astype(np.float64) @ model.item_vectors(emb).T.astype(np.float64) + model.popularity(F)
+    return U.astype(np.float64) @ V.T.astype(np.float64) + model.scorer.popularity(F)
 
 
 def histories_of(domain):
@@ -169,11 +170,11 @@ def test_bad_requests(domain, model):
 def test_matches_prerec_recommender(domain, model):
     """The service's scores are PreRecRecommender(run, "zero-shot").score's, item for item."""
     from prerec.intervention import PreRecRecommender
-    from prerec.training.config import TrainConfig
-    from prerec.training.run import Run
+    from prerec.config import TrainConfig
+    from prerec.run import Run
 
-    run = Run(TrainConfig(encoder="hash:64"), model.module, "hash:64", "hash:64", [], {})
-    rec = PreRecRecommender(run, mode="zero-shot")
+    run = Run(TrainConfig(encoder="hash:64"), model.scorer.model, "hash:64", "hash:64", [], {})
+    rec = PreRecRecommender(run, "zero-shot")
     service = make_service(domain, model)
     prepared = model.prepare(domain)
     hs = histories_of(domain)

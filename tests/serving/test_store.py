@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prerec.popularity import PopularityIndex
-from prerec.serving.live_popularity import LivePopularity
 from prerec.serving.store import Event, EventStore
 
 
@@ -26,7 +25,7 @@ def test_live_equals_index_on_grown_log(seed, n, n_new, batches):
     """Factors after adding events in batches == a fresh PopularityIndex over log + events."""
     rng = np.random.default_rng(seed)
     items, days = random_log(rng, n, 15, 60)
-    live = LivePopularity(items, days)
+    live = PopularityIndex(items, days)
     all_items, all_days = [items], [days]
     for part in np.array_split(np.arange(n_new), batches):
         new_items = rng.integers(0, 18, len(part))  # items 15..17 were "added" to the catalog
@@ -49,7 +48,7 @@ def test_live_equals_index_on_grown_log(seed, n, n_new, batches):
 def test_live_untimed_domain():
     rng = np.random.default_rng(0)
     items = rng.integers(0, 10, 50)
-    live = LivePopularity(items, None)
+    live = PopularityIndex(items, None)
     live.add(np.array([3, 3, 11]), np.array([5, 9, 7]))  # days are ignored: one window
     index = PopularityIndex(np.r_[items, 3, 3, 11], None)
     np.testing.assert_array_equal(live.factors(None, np.arange(12)), index.factors(None, np.arange(12)))

@@ -18,9 +18,9 @@ from training_fixtures import tiny_config
 import prerec.training.pretrain as pretrain_mod
 from prerec.cli import main
 from prerec.errors import PrerecError
-from prerec.training.checkpoint import load_tensors
+from prerec.checkpoint import load_tensors
 from prerec.training.pretrain import pretrain
-from prerec.training.run import load_run
+from prerec.run import load_run
 
 RUN_KW = dict(epochs=3, patience=5, max_instances_per_epoch=700, checkpoint_steps=4, lr=2e-3)
 

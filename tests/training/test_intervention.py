@@ -10,7 +10,9 @@ from training_fixtures import tiny_config
 
 from prerec.data.instances import make_instances
 from prerec.errors import PrerecError
-from prerec.intervention import PreRecRecommender, finetune
+from prerec.config import FinetuneConfig
+from prerec.intervention import PreRecRecommender
+from prerec.training.finetune import finetune
 from prerec.recommender import Recommender
 from prerec.training.pretrain import pretrain
 
@@ -70,12 +72,12 @@ def test_zero_shot_is_d0_no_offsets_target_popularity(run, target):
     s = rec.score(target, hist, lengths, days)
     assert isinstance(rec, Recommender) and s.shape == (len(hist), target.n_items) and s.dtype == np.float32
     np.testing.assert_allclose(s, _direct(run, target, hist, lengths, days), rtol=1e-4, atol=1e-4)
-    # serving pieces add up to the score
-    U = rec.user_vectors(target, hist, lengths)
-    V = rec.item_vectors(target)
-    Z = np.stack([rec.popularity_scores(target, d, np.arange(target.n_items)) for d in days])
+    # the scorer's pieces add up to the score
+    V = rec.item_tensor(target)
+    U = rec.scorer.user_vectors(V, hist, lengths, target.name).numpy()
+    Z = np.stack([rec.day_popularity(target, d).numpy() for d in days])
     assert U.shape == (len(hist), run.model.cfg.hidden_size) and U.dtype == np.float32
-    np.testing.assert_allclose(U @ V.T + Z, s, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(U @ V.numpy().T + Z, s, rtol=1e-4, atol=1e-4)
     assert rec.item_tensor(target) is rec.item_tensor(target)  # cached per target
     ids, top = rec.recommend(target, hist, lengths, days, k=5)
     assert ids.shape == (len(hist), 5) and (np.diff(top, axis=1) <= 0).all()
@@ -106,7 +108,7 @@ def test_monte_carlo_modes(run, target):
     a = prior.score(target, hist, lengths, days)
     b = PreRecRecommender(run, "zero-shot-mc", mc_source="prior", mc_draws=4).score(target, hist, lengths, days)
     np.testing.assert_array_equal(a, b)  # seeded draws
-    draws, w = prior._domain_draws()
+    draws, w = prior.intervention.monte_carlo_draws()
     assert draws.shape == (4, run.model.cfg.hidden_size) and float(w.sum()) == pytest.approx(1.0)
     with pytest.raises(PrerecError):
         PreRecRecommender(run, "sideways")
@@ -114,8 +116,8 @@ def test_monte_carlo_modes(run, target):
 
 def test_finetune_adds_a_fresh_confounder_and_offsets(run, target):
     before = {k: v.clone() for k, v in run.model.state_dict().items()}
-    rec = finetune(run, target, n_instances=200, epochs=2, batch_size=64)
-    assert rec.mode == "in-domain"
+    rec = finetune(run, target, 200, FinetuneConfig(epochs=2, batch_size=64))
+    assert rec.inference == "in-domain"
     new = rec.run
     k = new.domain_index(target.name)
     assert k == run.model.cfg.n_domains and new.model.domain.shape[0] == k + 1
@@ -139,6 +141,6 @@ def test_leave_one_source_out_selection(office, lastfm):
     assert roles == {"office": ("train", 0), "lastfm": ("select", -1)}
     assert run.model.cfg.domain_items == [office.n_items]  # lastfm is not trained on
     valid = run.history[0]["valid"]
-    assert list(valid) == ["lastfm"] and valid["lastfm"]["mode"] == "zero-shot"
+    assert list(valid) == ["lastfm"] and valid["lastfm"]["inference"] == "zero-shot"
     with pytest.raises(PrerecError, match="select_on"):
         pretrain([office], tiny_config(select_on=["nowhere"]))

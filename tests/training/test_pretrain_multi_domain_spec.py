@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prerec.cli import main
-from prerec.training.run import load_run
+from prerec.run import load_run
 
 
 def test_one_spec_several_domains_trains_on_each(tmp_path):

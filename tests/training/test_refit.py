@@ -13,7 +13,7 @@ from training_fixtures import tiny_config
 
 from prerec.errors import PrerecError
 from prerec.training.pretrain import pretrain
-from prerec.training.run import load_run
+from prerec.run import load_run
 
 CFG = dict(epochs=3, patience=3, max_instances_per_epoch=400)
 
@@ -26,7 +26,7 @@ def test_refit_equals_select_then_train_every_source(office, lastfm, tmp_path):
     chooser = pretrain([office, lastfm], tiny_config(**CFG, select_on=["lastfm"]))
     metrics = [r["valid_metric"] for r in chooser.history]
     best = metrics.index(max(metrics)) + 1
-    assert all(set(r["valid"]) == {"lastfm"} and r["valid"]["lastfm"]["mode"] == "zero-shot"
+    assert all(set(r["valid"]) == {"lastfm"} and r["valid"]["lastfm"]["inference"] == "zero-shot"
                for r in chooser.history)
     # ... then train on both sources for exactly that many epochs and keep the last
     final = pretrain([office, lastfm], tiny_config(**{**CFG, "epochs": best}, keep_last=True))

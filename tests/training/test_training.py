@@ -12,7 +12,7 @@ from training_fixtures import tiny_config
 
 from prerec.errors import PrerecError
 from prerec.text import get_encoder
-from prerec.training.config import TrainConfig, build_config, coerce, parse_sets
+from prerec.config import TrainConfig, build_config, coerce, parse_sets
 from prerec.training.loop import TrainState, make_optimizer, train
 from prerec.training.pretrain import build_training, prepare_sources
 
@@ -28,7 +28,7 @@ def _setup(domains, **kw):
 def _train(cfg, model, corpus, X, epochs=None):
     if epochs is not None:
         cfg.epochs = epochs
-    opt = make_optimizer(model, cfg.lr, cfg.lambda_domain, cfg.lambda_offset)
+    opt = make_optimizer(model, cfg, corpus.total_instances)
     return train(model, corpus, X, cfg, optimizer=opt, state=TrainState(), device=torch.device("cpu"))
 
 
@@ -43,7 +43,7 @@ def test_loss_falls(office, lastfm):
 
 @pytest.mark.parametrize("mode", ["sequence", "instance"])
 def test_negatives_and_history_from_the_positive_domain(retail, office, mode):
-    cfg, _prepared, _model, corpus, X = _setup([*retail, office], mode=mode)
+    cfg, _prepared, _model, corpus, X = _setup([*retail, office], batch_layout=mode)
     bases = np.r_[corpus.item_base, corpus.item_base[-1] + corpus.n_items[-1]]
     dom, unit = corpus.epoch_draws(cfg.seed, 0)
     for step in range(5):
@@ -62,14 +62,14 @@ def test_negatives_and_history_from_the_positive_domain(retail, office, mode):
 
 
 def test_draws_are_domain_balanced(office, lastfm, retail):
-    cfg, _, _, corpus, _ = _setup([office, lastfm, *retail], mode="instance")
+    cfg, _, _, corpus, _ = _setup([office, lastfm, *retail], batch_layout="instance")
     dom, unit = corpus.epoch_draws(cfg.seed, 0)
     assert len(dom) == corpus.total_instances
     share = np.bincount(dom, minlength=4) / len(dom)
     np.testing.assert_allclose(share, 0.25, atol=0.02)
     assert (unit < corpus.n_instances[dom]).all()
     # sequence mode: chunks drawn by their target count, an epoch ~ as many targets as instances
-    cfg2, _, _, c2, _ = _setup([office, lastfm, *retail], mode="sequence")
+    cfg2, _, _, c2, _ = _setup([office, lastfm, *retail], batch_layout="sequence")
     per_domain, totals = np.zeros(4), []
     for epoch in range(20):
         dom2, unit2 = c2.epoch_draws(cfg2.seed, epoch)
@@ -81,7 +81,7 @@ def test_draws_are_domain_balanced(office, lastfm, retail):
 
 
 def test_chunks_cover_every_target_once(office, retail):
-    _, _, _, corpus, _ = _setup([office, *retail], mode="sequence", max_history=8)
+    _, _, _, corpus, _ = _setup([office, *retail], batch_layout="sequence", max_history=8)
     covered = np.zeros(len(corpus.items), dtype=int)
     for start, length in zip(corpus._chunk_start_all, corpus._chunk_len_all):
         assert 2 <= length <= 9
@@ -127,7 +127,9 @@ def test_deterministic_under_a_seed(office):
 
 def test_config_layers_and_type_errors(tmp_path):
     cfg = build_config("cpu", sets=["epochs=3", "batch_size=128", "hidden_size=64", "seed=5", "select_on=a,b"])
-    assert (cfg.epochs, cfg.batch_size, cfg.hidden_size, cfg.seed, cfg.select_on) == (3, 128, 64, 5, ["a", "b"])
+    assert (cfg.epochs, cfg.batch_size, cfg.model.hidden_size, cfg.seed, cfg.select_on) == (3, 128, 64, 5, ["a", "b"])
+    assert build_config("cpu", sets=["model.hidden_size=32"]).model.hidden_size == 32
+    assert cfg.split_seed == 2023  # the user split keeps its own seed
     assert build_config("paper") == TrainConfig()
     f = tmp_path / "c.toml"
     f.write_text('epochs = 4\nlr = 1\nvariant = "zesrec"\n')
@@ -137,7 +139,7 @@ def test_config_layers_and_type_errors(tmp_path):
         build_config("paper", sets=["epochs=lots"])
     with pytest.raises(PrerecError, match="unknown config key 'epoch'"):
         build_config("paper", sets=["epoch=3"])
-    with pytest.raises(PrerecError, match="'dropout' expects float"):
+    with pytest.raises(PrerecError, match="'model.dropout' expects float"):
         coerce("dropout", "high", where="--set")
     with pytest.raises(PrerecError, match="'progress' expects bool"):
         coerce("progress", 1, where="toml")

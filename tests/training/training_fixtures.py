@@ -8,7 +8,7 @@ import pytest
 
 from prerec.data import load_domains
 from prerec.data.domain import Domain
-from prerec.training.config import TrainConfig
+from prerec.config import TrainConfig, train_config
 from shared_data import first_users, shared
 
 
@@ -36,7 +36,7 @@ def tiny_config(**kw) -> TrainConfig:
     base = dict(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=2, patience=3,
                 encoder="hash:64", valid_max_instances=200, eval_batch_size=256, progress=False, device="cpu")
     base.update(kw)
-    return TrainConfig(**base).validate()
+    return train_config(**base)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 An ID-based self-attentive sequential recommender (Kang & McAuley, ICDM 2018) with the
 hyper-parameters of RecBole 1.2.1's ``SASRec`` defaults, so its figures are comparable with
-BENCHMARKS.md's RecBole runs: 2 post-norm transformer layers, 2 heads, hidden size 64,
+the RecBole runs of docs/evaluation.md: 2 post-norm transformer layers, 2 heads, hidden size 64,
 feed-forward 256, GELU, dropout 0.5 (hidden and attention), layer-norm eps 1e-12, weights
 N(0, 0.02), the last 50 items of the history, full-softmax cross-entropy over the catalog
 with the output layer tied to the item embeddings, Adam lr 1e-3, batch 2048, early stopping
@@ -11,14 +11,13 @@ with the output layer tied to the item embeddings, Adam lr 1e-3, batch 2048, ear
 It learns only from the target's training users (``fit``), one (history, next item) pair per
 training instance, as RecBole does for pre-split benchmark files; ``fit(..., instances=
 train.first(N))`` gives the incremental curve. Its epoch is chosen on validation r-NDCG@K%
-(SPEC.md section 6; NDCG@20 when the catalog is too small for K >= 1) over the target's
+(docs/method.md, "Evaluation"; NDCG@20 when the catalog is too small for K >= 1) over the target's
 validation users (at most ``eval_instances`` of them, a seeded sample). Items never seen in training keep
 their random initial embedding, which is what an ID model knows about them.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 
@@ -27,10 +26,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.instances import Instances, make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.evaluation.metrics import cutoff, instance_metrics, rank_counts
 from prerec.recommender import Recommender
+from prerec.scoring import last_items
+from prerec.training.loop import BestEpoch
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class SASRecConfig:
     patience: int = 10  # stopping_step
     eval_instances: int = 3000  # validation instances used for early stopping (ours; speed)
     ratio: float = 0.01  # r-NDCG@K% cut-off for early stopping (ours; RecBole uses MRR@10)
-    seed: int = 2023
+    seed: int = SPLIT_SEED
     progress: bool = True
     device: str = "auto"  # auto: CUDA when available, else CPU
 
@@ -97,14 +99,9 @@ class SASRecNet(nn.Module):
 
 def _inputs(histories: np.ndarray, lengths: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The last ``max_len`` items of left-aligned, -1-padded histories, as 1-shifted ids."""
-    histories = np.asarray(histories, dtype=np.int64)
-    lengths = np.asarray(lengths, dtype=np.int64)
-    keep = np.minimum(lengths, max_len)
-    start = lengths - keep
-    cols = np.arange(max_len)
-    idx = np.minimum(start[:, None] + cols[None, :], histories.shape[1] - 1)
-    valid = cols[None, :] < keep[:, None]
-    seq = np.where(valid, np.take_along_axis(histories, idx, axis=1) + 1, 0)
+    hist, keep = last_items(histories, lengths, max_len)
+    seq = np.zeros((len(hist), max_len), dtype=np.int64)
+    seq[:, : hist.shape[1]] = np.where(hist >= 0, hist + 1, 0)
     return torch.from_numpy(seq), torch.from_numpy(np.maximum(keep, 1))
 
 
@@ -151,7 +148,9 @@ class SASRecScratch(Recommender):
         if len(valid) > cfg.eval_instances:
             valid = valid.take(np.sort(rng.choice(len(valid), cfg.eval_instances, replace=False)))
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        best, best_state, bad = -1.0, copy.deepcopy(self.net.state_dict()), 0
+        best_epoch = BestEpoch()
+        best_epoch.keep(self.net)
+        best, bad = -1.0, 0
         bar = tqdm(range(cfg.epochs), desc=f"sasrec {target.name} ({len(train):,} inst.)", unit="epoch",
                    disable=not cfg.progress, leave=False)
         for epoch in bar:
@@ -171,13 +170,14 @@ class SASRecScratch(Recommender):
             self.history.append({"epoch": epoch + 1, "loss": total / len(train), "valid": score})
             bar.set_postfix(loss=f"{total / len(train):.3f}", valid=f"{score:.4f}")
             if score > best:
-                best, best_state, bad = score, copy.deepcopy(self.net.state_dict()), 0
+                best, bad = score, 0
+                best_epoch.keep(self.net)
             else:
                 bad += 1
                 if bad >= cfg.patience:
                     break
         bar.close()
-        self.net.load_state_dict(best_state)
+        best_epoch.restore(self.net)
         log.info("sasrec-scratch on %s: %d instances, %d epochs, best validation score %.4f",
                  target.name, len(train), len(self.history), best)
         return self
@@ -187,7 +187,7 @@ class SASRecScratch(Recommender):
         scores = self.score(target, hist, lens, valid.days)
         higher, tied = rank_counts(scores, valid.targets)
         values = instance_metrics(higher, tied, target.n_items, ratio=self.config.ratio, ks=(20,))
-        # a catalog too small for K = floor(ratio N) >= 1 falls back to NDCG@20 (SPEC.md section 6)
+        # a catalog too small for K = floor(ratio N) >= 1 falls back to NDCG@20 (docs/method.md)
         key = "rndcg@k%" if cutoff(target.n_items, self.config.ratio) >= 1 else "ndcg@20"
         return float(values[key].mean())
 

@@ -1,4 +1,4 @@
-"""The training-free baselines of BENCHMARKS.md: popularity, text and text-last.
+"""The training-free baselines (docs/evaluation.md): popularity, text and text-last.
 
 All three score the target's whole catalog from what a zero-shot model may use: the target's
 own recent popularity (``popularity``) or the frozen item text embeddings (``text``,
@@ -16,7 +16,7 @@ from prerec.recommender import Recommender
 
 class PopularityBaseline(Recommender):
     """The popularity head's input alone: items ranked by the L2 factor ``f2 = c_j / s_2`` of the
-    request day's window (SPEC.md section 3). Items outside the window all score 0 and tie."""
+    request day's window (docs/method.md). Items outside the window all score 0 and tie."""
 
     name = "popularity"
 

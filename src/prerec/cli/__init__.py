@@ -1,7 +1,7 @@
 """The ``prerec`` command. Each sub-command lives in its own module with a ``register`` function.
 
 Bad input raises :class:`~prerec.errors.PrerecError`, which becomes one line on stderr and exit
-code 2 (the command-line contract of BENCHMARKS.md).
+code 2 (the command-line contract of docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
-# OpenMP threads that spin while waiting slow torch ~10x on a busy 2-core machine; set before
-# any sub-command imports torch (a user's own setting wins).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from prerec.constants import set_thread_environment
 
-from prerec import __version__
-from prerec.errors import PrerecError
+set_thread_environment()  # before any sub-command imports torch
+
+from prerec import __version__  # noqa: E402
+from prerec.errors import PrerecError  # noqa: E402
 
 # modules under prerec.cli, in the order ``prerec --help`` lists them
 COMMANDS = ("demo", "data", "encode", "pretrain", "evaluate", "recommend", "experiment", "export", "serve")
@@ -32,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"prerec.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"prerec.cli.{name}":
-                continue  # a command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"prerec.cli.{name}").register(sub)
     return parser
 
 

@@ -62,11 +62,11 @@ def sample_recommendations(console: Console, run_dir: Path, top: int) -> None:
     """Zero-shot recommendations for a few German test users, with item texts."""
     from prerec.data.instances import make_instances
     from prerec.intervention import PreRecRecommender
-    from prerec.training.run import load_run
+    from prerec.run import load_run
 
     run = load_run(run_dir)
     target = run.prepare(load_domains(["Germany=online-retail:embedded#Germany"])[0])
-    rec = PreRecRecommender(run, mode="zero-shot")
+    rec = PreRecRecommender(run, "zero-shot")
     inst = make_instances(target.split.test)
     # three users, each at a late position of their sequence
     last = np.flatnonzero(np.r_[inst.seq[1:] != inst.seq[:-1], True])[:3]

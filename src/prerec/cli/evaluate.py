@@ -1,4 +1,4 @@
-"""``prerec evaluate``: full-ranking metrics (SPEC.md section 6) of PreRec and baselines on targets.
+"""``prerec evaluate``: full-ranking metrics (docs/method.md, "Evaluation") of PreRec and baselines on targets.
 
 Writes the contract's JSON (``{domain: {model: metrics}, "mean": {model: metrics}}``), optionally
 the per-instance table (``--instances-out``) and the seen/unseen breakdown (``--detail-json``).
@@ -15,14 +15,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from prerec.baselines import make_baseline, parse_baselines
+from prerec.constants import SPLIT_SEED
 from prerec.data import load_domains
-from prerec.data.split import DEFAULT_SEED
 from prerec.errors import PrerecError
 from prerec.evaluation.evaluate import EvalConfig, Results, evaluate_model, json_safe
 from prerec.evaluation.metrics import DEFAULT_RATIO
-from prerec.evaluation.models import MODES, load_run, prepare_with_run, prerec_recommender, source_item_ids
 from prerec.evaluation.prepare import prepare_without_run
+from prerec.intervention import INFERENCE_MODES, PreRecRecommender
+from prerec.registry import build_model, for_target, parse_names, run_free_names
+from prerec.run import load_run
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=Path, help="pre-trained run directory (without it: baselines only)")
     p.add_argument("--target", action="append", required=True, metavar="NAME=FORMAT:PATH",
                    help="target domain (repeat for several)")
-    p.add_argument("--mode", choices=MODES, default="zero-shot", help="PreRec inference mode (row 'prerec')")
+    p.add_argument("--mode", choices=INFERENCE_MODES, default="zero-shot", help="PreRec inference mode (row 'prerec')")
     p.add_argument("--json", type=Path, required=True, help="results file (the contract's JSON)")
-    p.add_argument("--baselines", default="", help="comma list: popularity,text,text-last,sasrec-scratch")
+    p.add_argument("--baselines", default="", help=f"comma list of: {','.join(run_free_names())}")
     p.add_argument("--instances-out", type=Path, help="Parquet file, one row per instance and model")
     p.add_argument("--detail-json", type=Path, help="JSON with all/seen/unseen subsets per domain and model")
     p.add_argument("--ratio", type=float, default=DEFAULT_RATIO, help="K = floor(ratio * N) (default 0.01)")
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mc-draws", type=int, help="draws of D for --mode zero-shot-mc")
     p.add_argument("--mc-source", choices=("empirical", "prior"), help="distribution of D for zero-shot-mc")
     p.add_argument("--encoder", default=None, help="text encoder when no --run is given (default e5)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="user split seed when no --run is given")
+    p.add_argument("--seed", type=int, default=SPLIT_SEED, help="user split seed when no --run is given")
     p.add_argument("--batch-size", type=int, default=512, help="instances scored at once")
     p.add_argument("--max-instances", type=int, help="evaluate a seeded random subset per domain (quick look)")
     p.set_defaults(handler=run_evaluate)
@@ -91,7 +92,7 @@ def results_table(summary: dict, title: str, ks: tuple[int, ...] = (20,)) -> Tab
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    baselines = parse_baselines(args.baselines)
+    baselines = parse_names(args.baselines, run_free_names())
     if args.run is None and not baselines:
         raise PrerecError("nothing to evaluate: give --run RUN_DIR and/or --baselines")
     if args.ratio <= 0 or args.ratio > 1:
@@ -102,9 +103,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     run = load_run(args.run) if args.run is not None else None
     domains = load_domains(args.target)
     if run is not None:
-        targets = prepare_with_run(run, domains)
-        models = {"prerec": prerec_recommender(run, args.mode, args.mc_draws, args.mc_source)}
-        sources = source_item_ids(run)
+        targets = [run.prepare(d) for d in domains]
+        mc = {k: v for k, v in (("mc_draws", args.mc_draws), ("mc_source", args.mc_source)) if v is not None}
+        models = {"prerec": PreRecRecommender(run, args.mode, **mc)}
+        sources = {str(i) for ids in run.source_item_ids().values() for i in ids}
     else:
         targets = prepare_without_run(domains, args.encoder, args.seed)
         models, sources = {}, None
@@ -112,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for target in targets:
         per_target = dict(models)
         for name in baselines:  # sasrec-scratch trains here, on this target's training users
-            per_target[name] = make_baseline(name).fit([], target)
+            per_target[name] = for_target(build_model(name), target)
         for name, model in per_target.items():
             results.add(evaluate_model(model, target, cfg, name=name, source_items=sources))
     summary = results.summary("all")

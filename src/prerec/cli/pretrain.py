@@ -19,15 +19,10 @@ from prerec.errors import PrerecError
 
 log = logging.getLogger(__name__)
 
-# OpenMP's default spin-waiting makes torch's 2-thread CPU ops many times slower whenever the
-# machine is busy (measured here: 214 vs 2,957 training instances/s on 2 shared cores). Read by
-# libgomp when torch loads, which is after this module is imported by ``prerec``'s parser.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="pre-train PreRec on source domains (writes a run directory)",
-                       description="Pre-train PreRec on source domains (SPEC.md section 5).")
+                       description="Pre-train PreRec on source domains (docs/method.md, \"Training\").")
     p.add_argument("--source", action="append", required=True, metavar="NAME=FORMAT:PATH",
                    help="a source domain (repeat for several)")
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run directory to write")
@@ -79,7 +74,7 @@ def load_sources(texts: list[str]) -> tuple[list, list[str]]:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from prerec.training.config import build_config
+    from prerec.config import build_config
     from prerec.training.pretrain import pretrain
 
     extra = {"encoder": args.encoder} if args.encoder else None

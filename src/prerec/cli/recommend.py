@@ -13,11 +13,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from prerec.baselines import TRAINING_FREE, make_baseline
 from prerec.data.readers import load_domain
 from prerec.errors import PrerecError
-from prerec.evaluation.models import MODES, load_run, prerec_recommender
 from prerec.evaluation.prepare import prepare_without_run
+from prerec.intervention import INFERENCE_MODES, PreRecRecommender
+from prerec.registry import build_model, for_target, run_free_names
+from prerec.run import load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, metavar="NAME=FORMAT:PATH", help="the target domain")
     p.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
     p.add_argument("-k", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--mode", choices=MODES, default="zero-shot", help="PreRec inference mode")
-    p.add_argument("--model", default="prerec", choices=("prerec", *TRAINING_FREE),
+    p.add_argument("--mode", choices=INFERENCE_MODES, default="zero-shot", help="PreRec inference mode")
+    p.add_argument("--model", default="prerec", choices=("prerec", *run_free_names()),
                    help="which model recommends (default prerec)")
     p.add_argument("--day", help="request day: YYYY-MM-DD or a unix day number (default: after the log ends)")
     p.add_argument("--exclude-history", action="store_true", help="never recommend an item of the history")
@@ -61,11 +62,11 @@ def run_recommend(args: argparse.Namespace) -> int:
             raise PrerecError("--model prerec needs --run RUN_DIR (or choose a baseline with --model)")
         run = load_run(args.run)
         target = run.prepare(domain, progress=True)
-        model = prerec_recommender(run, args.mode)
+        model = PreRecRecommender(run, args.mode)
     else:
         target = (load_run(args.run).prepare(domain, progress=True) if args.run
                   else prepare_without_run([domain], args.encoder)[0])
-        model = make_baseline(args.model)
+        model = for_target(build_model(args.model), target)
     day = request_day(args.day, domain.sequences.days) if domain.has_time else -1
     top, scores = model.recommend(target, history[None, :], np.array([len(history)]), np.array([day]),
                                   k=args.k, exclude_seen=args.exclude_history)

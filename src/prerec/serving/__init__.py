@@ -10,7 +10,7 @@ from prerec.serving.api import (
     UnknownDomainError,
     UnknownItemError,
 )
-from prerec.serving.model import ServingModel, TorchServingModel
+from prerec.serving.model import ServingModel
 from prerec.serving.retrieval import ExactRetriever, FaissRetriever, Retriever, make_retriever
 from prerec.serving.store import Event, EventStore
 
@@ -26,7 +26,6 @@ __all__ = [
     "Service",
     "ServingModel",
     "Text",
-    "TorchServingModel",
     "UnknownDomainError",
     "UnknownItemError",
     "make_retriever",

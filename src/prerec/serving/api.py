@@ -12,7 +12,7 @@ batch-first recommendation (in the spirit of ``implicit``'s ``recommend``).
 Attaching a domain encodes its item texts (no training). A history may mix catalog item ids
 and raw item texts (``Text(...)`` or ``{"text": ...}``) of items the catalog does not have:
 those are embedded on the fly (V = W x). Scores are U . V_j + g(F_j(today)) with the domain's
-popularity factors of "today" (SPEC.md section 3: the 15 days before today, from the domain's
+popularity factors of "today" (docs/method.md: the 15 days before today, from the domain's
 log plus every event recorded since), so recorded events change the next request's ranking
 from the day after they happened (today's events are outside today's window, as in training).
 
@@ -35,9 +35,9 @@ import numpy as np
 from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
+from prerec.popularity import PopularityIndex
 from prerec.serving.layered import Layered
-from prerec.serving.live_popularity import LivePopularity
-from prerec.serving.model import ServingModel, TorchServingModel
+from prerec.serving.model import ServingModel
 from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
 from prerec.serving.store import Event, EventStore
 
@@ -127,7 +127,7 @@ class _Snapshot:
 class _DomainState:
     name: str
     prepared: PreparedDomain
-    live: LivePopularity
+    popularity: PopularityIndex  # the prepared domain's index, grown by recorded events
     snapshot: _Snapshot
     lock: threading.Lock = field(default_factory=threading.Lock)
     n_catalog: int = 0  # items of the domain's own catalog (the rest were added)
@@ -192,9 +192,9 @@ class Service:
         self._attach_lock = threading.Lock()
 
     @classmethod
-    def load(cls, run_dir: str | Path, **options: object) -> Service:
-        """Load a pre-trained run once (zero-shot mode); ``options`` as for the constructor."""
-        return cls(TorchServingModel.from_run(run_dir), **options)  # type: ignore[arg-type]
+    def load(cls, run_dir: str | Path, inference: str = "zero-shot", **options: object) -> Service:
+        """Load a pre-trained run once (in one inference mode); ``options`` as for the constructor."""
+        return cls(ServingModel.from_run(run_dir, inference), **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.store is not None:
@@ -213,17 +213,14 @@ class Service:
         t0 = time.perf_counter()
         prepared = self.model.prepare(domain)
         emb = np.ascontiguousarray(prepared.item_emb, dtype=np.float32)
-        vectors = np.ascontiguousarray(self.model.item_vectors(emb), dtype=np.float32)
         ids = np.asarray(domain.item_ids, dtype=object)
+        vectors = np.ascontiguousarray(self.model.item_vectors(emb, name, ids), dtype=np.float32)
         catalog = _Catalog(
             ids=Layered.of(ids), texts=Layered.of(domain.texts.to_numpy(dtype=object)), emb=Layered.of(emb),
             vectors=self.retriever.vectors(Layered.of(vectors)),
             base_index={str(i): k for k, i in enumerate(ids)}, added_index={},
         )
-        seqs = domain.sequences
-        live = (LivePopularity(seqs.items, seqs.days) if domain.has_time
-                else LivePopularity(prepared.split.train.items, None))
-        state = _DomainState(name, prepared, live, _Snapshot(catalog, 0, 0), n_catalog=len(ids))
+        state = _DomainState(name, prepared, prepared.popularity, _Snapshot(catalog, 0, 0), n_catalog=len(ids))
         if self.store is not None:
             self._replay(state)
         with self._attach_lock:
@@ -248,7 +245,7 @@ class Service:
                 log.warning("%s: %d stored events name items no longer in the catalog; ignored",
                             state.name, int((~known).sum()))
             days = events["timestamp"].to_numpy(np.int64) // SECONDS_PER_DAY
-            state.live.add(idx[known], days[known])
+            state.popularity.add(idx[known], days[known])
             state.snapshot = _Snapshot(cat, state.snapshot.version + 1, int(known.sum()))
 
     def _state(self, domain: str) -> _DomainState:
@@ -268,13 +265,13 @@ class Service:
         snap = state.snapshot
         return {"name": state.name, "n_items": snap.catalog.n, "n_catalog_items": state.n_catalog,
                 "n_added_items": snap.catalog.n - state.n_catalog, "n_events": snap.n_events,
-                "timed": state.live.timed, "retrieval": self.retriever.name}
+                "timed": state.popularity.timed, "retrieval": self.retriever.name}
 
     # ---- reads ------------------------------------------------------------------------------
 
     def _read(self, state: _DomainState, day: int | None) -> tuple[_Snapshot, PopularityTerm]:
         """A snapshot and its popularity term for ``day`` (computed once per snapshot and day)."""
-        key = day if state.live.timed else None
+        key = day if state.popularity.timed else None
         snap = state.snapshot
         term = snap.pop_cache.get(key)
         if term is not None:
@@ -283,11 +280,8 @@ class Service:
             snap = state.snapshot
             term = snap.pop_cache.get(key)
             if term is None:
-                items, factors = state.live.window_factors(key)
-                g = self.model.popularity(np.vstack([np.zeros((1, factors.shape[1]), np.float32), factors]))
-                scores = np.full(snap.catalog.n, g[0], dtype=np.float32)
-                scores[items] = g[1:]
-                term = PopularityTerm(scores, base=float(g[0]), special=items)
+                z = self.model.popularity_scores(state.popularity, key, snap.catalog.n)
+                term = PopularityTerm(z.scores, base=z.base, special=z.special)
                 if len(snap.pop_cache) >= 8:
                     snap.pop_cache.clear()
                 snap.pop_cache[key] = term
@@ -348,14 +342,14 @@ class Service:
         texts = sorted({s for keys in tail_keys for kind, s in keys if kind == "text"})
         row_of = {("id", j): n for n, j in enumerate(ids)}
         row_of.update({("text", s): len(ids) + n for n, s in enumerate(texts)})
-        emb = cat.emb.take(np.array(ids, dtype=np.int64))
+        vectors = cat.vectors.table.take(np.array(ids, dtype=np.int64))
         if texts:
-            emb = np.vstack([emb, self.model.embed_texts(texts)])
+            vectors = np.vstack([vectors, self.model.item_vectors(self.model.embed_texts(texts))])
         lengths = np.array([len(keys) for keys in tail_keys], dtype=np.int64)
         hist = np.full((len(tail_keys), int(lengths.max())), -1, dtype=np.int64)
         for r, keys in enumerate(tail_keys):
             hist[r, : len(keys)] = [row_of[key] for key in keys]
-        users = self.model.user_vectors(emb, hist, lengths)
+        users = self.model.user_vectors(vectors, hist, lengths, state.name)
         top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None)
         valid = top >= 0
         safe = np.where(valid, top, 0)
@@ -435,7 +429,7 @@ class Service:
         days = np.array([e.timestamp for e in evs], dtype=np.int64) // SECONDS_PER_DAY
         with state.lock:
             new = self.store.append_events(state.name, evs) if self.store is not None else np.ones(len(evs), bool)
-            state.live.add(idx[new], days[new])
+            state.popularity.add(idx[new], days[new])
             snap = state.snapshot
             state.snapshot = _Snapshot(snap.catalog, snap.version + 1, snap.n_events + int(new.sum()))
         return Recorded(len(evs), int((~new).sum()))

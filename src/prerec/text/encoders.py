@@ -14,35 +14,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from abc import ABC, abstractmethod
 
 import numpy as np
 
 from prerec.errors import PrerecError
+from prerec.text.base import TextEncoder, l2_normalise
+from prerec.text.e5 import E5Encoder
+from prerec.text.sbert import SentenceTransformerEncoder
 
 DEFAULT_ENCODER = "e5"
 
-
-class TextEncoder(ABC):
-    """A frozen text encoder. ``identity`` names the model and its input convention exactly, so
-    a cache written by one encoder is never served to another."""
-
-    identity: str
-    dim: int
-
-    @abstractmethod
-    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
-        """Embeddings ``(len(texts), dim)``, float32, rows L2-normalised."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.identity!r}, dim={self.dim})"
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (an all-zero row stays zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+__all__ = ["DEFAULT_ENCODER", "HashEncoder", "TextEncoder", "get_encoder", "l2_normalise"]
 
 
 class HashEncoder(TextEncoder):
@@ -88,11 +70,7 @@ def get_encoder(spec: str | None = None) -> TextEncoder:
             raise PrerecError(f"encoder {spec!r}: expected hash:DIM with a positive integer DIM")
         return HashEncoder(dim)
     if kind == "e5":
-        from prerec.text.e5 import E5Encoder
-
-        return E5Encoder(mode=arg or "passage")
+        return E5Encoder(prefix=arg or "passage")
     if kind in ("sentence-transformers", "st"):
-        from prerec.text.sbert import SentenceTransformerEncoder
-
         return SentenceTransformerEncoder(arg)
     raise PrerecError(f"unknown encoder {spec!r}; use e5, sentence-transformers:<model or path> or hash:DIM")

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from prerec.errors import PrerecError
-from prerec.text.encoders import TextEncoder, l2_normalise
+from prerec.text.base import TextEncoder, l2_normalise
 
 BATCH = 64
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack", ".xml")

@@ -1,26 +1,24 @@
-"""Training data in flat arrays: draws, chunks, negatives and batches (SPEC.md section 5).
+"""Training data in flat arrays: draws, chunks, negatives and batches (docs/method.md, "Training").
 
 The source domains' training sequences are concatenated into one flat array of *global*
 item ids (item j of domain k is ``base[k] + j``), so building a batch is index arithmetic,
-with no Python loop per instance:
+with no Python loop per instance. Two batch layouts:
 
-- ``instance`` mode: a draw is one (history, target) pair; the history is the previous
-  <= 64 items (the paper's layout).
-- ``sequence`` mode: a draw is a chunk of <= 65 consecutive items of one user; chunks start
-  at positions 0, 64, 128, ... so every target position is in exactly one chunk. One causal
+- ``instance``: a draw is one (history, target) pair; the history is the previous <= 64 items
+  (the paper's layout).
+- ``sequence``: a draw is a chunk of <= 65 consecutive items of one user; chunks start at
+  positions 0, 64, 128, ... so every target position is in exactly one chunk. One causal
   pass gives U at each of its <= 64 positions, each predicting its next item.
 
 Domain-balanced sampling: each draw picks a domain uniformly, then an instance uniformly in
-it (= sample weight 1 / (n_k * n_domains), with replacement). In sequence mode a chunk is
+it (= sample weight 1 / (n_k * n_domains), with replacement). In the sequence layout a chunk is
 picked with probability proportional to its number of targets and domains are drawn in
 inverse proportion to their mean targets per drawn chunk, so every instance has the same
-expected weight as in instance mode (each domain brings the same expected number of instances). An epoch has as many (expected) instances as the
-training set. Negatives: ``n_negatives`` items drawn uniformly from the draw's domain, scored
-with the popularity factors of the positive's day (in sequence mode, drawn once per chunk and
-shared by its positions, each position using its own target's day).
-
-All randomness is a function of (seed, epoch, step), so any step can be replayed exactly:
-that is what makes resuming and sharding across processes exact.
+expected weight as in the instance layout (each domain brings the same expected number of
+instances). An epoch has as many (expected) instances as the training set. Negatives:
+``n_negatives`` items drawn uniformly from the draw's domain, scored with the popularity
+factors of the positive's day (in the sequence layout, drawn once per chunk and shared by its
+positions, each position using its own target's day).
 """
 
 from __future__ import annotations
@@ -30,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from prerec.constants import N_FACTORS
 from prerec.data.instances import Instances
 from prerec.data.prepared import PreparedDomain
-from prerec.popularity import window_factors
 
 
 @dataclass
@@ -53,22 +51,22 @@ class FactorTable:
     """
 
     def __init__(self, parts: list[Part]) -> None:
-        rows = [np.zeros((1, 4), dtype=np.float32)]
+        rows = [np.zeros((1, N_FACTORS), dtype=np.float32)]
         self.days: list[np.ndarray] = []
         keys, n_rows = [], 1
         self.key_base = np.zeros(len(parts) + 1, dtype=np.int64)
         for k, part in enumerate(parts):
             pop, n_items = part.prepared.popularity, part.prepared.n_items
-            if pop.days is None:
+            if not pop.timed:
                 days = np.array([-1], dtype=np.int64)
             else:
                 days = np.unique(part.prepared.domain.sequences.days)
             self.days.append(days)
             for d_idx, day in enumerate(days):
-                uniq, counts = pop.window(int(day))
+                uniq, factors = pop.window_factors(int(day) if pop.timed else None)
                 if not len(uniq):
                     continue
-                rows.append((counts[:, None] / window_factors(counts)[None, :]).astype(np.float32))
+                rows.append(factors)
                 keys.append(self.key_base[k] + d_idx * n_items + uniq)
                 n_rows += len(uniq)
             self.key_base[k + 1] = self.key_base[k] + len(days) * n_items
@@ -121,10 +119,10 @@ class Corpus:
     """The training parts as flat arrays, plus the sampler and batch builder."""
 
     def __init__(self, parts: list[Part], item_base: np.ndarray, n_negatives: int, max_history: int,
-                 *, mode: str = "sequence", domain_balanced: bool = True, x_base: int = 0) -> None:
+                 *, layout: str = "sequence", domain_balanced: bool = True, x_base: int = 0) -> None:
         self.parts = parts
         self.x_base = x_base  # row of X = global item id - x_base
-        self.mode = mode
+        self.layout = layout
         self.n_negatives = n_negatives
         self.max_history = max_history
         self.domain_balanced = domain_balanced
@@ -166,7 +164,7 @@ class Corpus:
         self._chunk_start_all = np.concatenate(self.chunk_start)
         self._chunk_len_all = np.concatenate(self.chunk_len)
 
-    # ---- chunks (sequence mode) ---------------------------------------------------------------
+    # ---- chunks (sequence layout) ---------------------------------------------------------------
 
     def _build_chunks(self) -> None:
         """Chunks of <= max_history + 1 items at stride max_history, with at least one target."""
@@ -208,11 +206,11 @@ class Corpus:
         rng = np.random.default_rng([seed, epoch, 0xD4A])
         target = self.total_instances if max_instances <= 0 else min(self.total_instances, max_instances)
         probs = self._domain_probs()
-        if self.mode == "instance":
+        if self.layout == "instance":
             dom = rng.choice(len(self.parts), size=target, p=probs)
             unit = np.floor(rng.random(target) * self.n_instances[dom]).astype(np.int64)
             return dom, unit
-        # sequence mode: a chunk is drawn with probability proportional to its targets, so a draw
+        # sequence layout: a chunk is drawn with probability proportional to its targets, so a draw
         # from domain k brings E_k = sum c^2 / sum c targets on average; domain k is drawn with
         # probability proportional to probs[k] / E_k, so that its share of *instances* is probs[k]
         e_k = np.array([float((c.astype(np.float64) ** 2).sum() / c.sum()) for c in self.chunk_targets])
@@ -229,8 +227,8 @@ class Corpus:
         return dom, unit
 
     def unit_sizes(self, dom: np.ndarray, unit: np.ndarray) -> np.ndarray:
-        """Training targets in each draw (1 per instance, the chunk's count in sequence mode)."""
-        if self.mode == "instance":
+        """Training targets in each draw (1 per instance, the chunk's count in the sequence layout)."""
+        if self.layout == "instance":
             return np.ones(len(dom), dtype=np.int64)
         out = np.empty(len(dom), dtype=np.int64)
         for k in range(len(self.parts)):
@@ -257,7 +255,7 @@ class Corpus:
         """The model's batch dict (see :meth:`prerec.model.PreRec.forward`) for these draws."""
         L = self.max_history
         gneg = neg_local + self.item_base[dom][:, None]
-        if self.mode == "instance":
+        if self.layout == "instance":
             row = self._inst_offsets[dom] + unit
             t_flat = self.instance_flat[row]
             start = self.instance_start[row]

@@ -1,8 +1,15 @@
-"""The training loop: Adam, MAP priors, lr decay per epoch, early stopping, data parallelism.
+"""The training loop: Adam, MAP priors, lr decay per epoch, early stopping, the best epoch, data
+parallelism.
 
-MAP priors (SPEC.md section 2) are Adam weight decay on D (lambda_D) and on the offsets e
-(lambda_V) only, as in the research code: the gradient of the per-batch mean loss plus
-(lambda_D/2)|D|^2 + (lambda_V/2)|e|^2.
+The Gaussian priors on D (lambda_D) and on the offsets e (lambda_V) are Adam weight decay on
+those parameters only, in one of two forms (docs/method.md, "The MAP objective and its two
+realisations"): ``weight-decay`` (the research code: decay lambda on the per-batch *mean* loss,
+a prior about N_train times stronger than the written objective) or ``map`` (decay
+lambda / N_train: the stationary points of the written MAP objective, sum of log-likelihoods
+over the N_train training instances minus (lambda/2)|theta|^2).
+
+The loop owns the best epoch: it keeps the weights of the epoch with the best validation metric
+(or the last one with ``keep_last``) and restores them when training ends; callers only save.
 
 Data parallelism (``torchrun``): every process builds the same epoch draws and the same
 global batches (randomness is a function of seed, epoch and step), takes a disjoint shard of
@@ -27,8 +34,8 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from prerec.config import TrainConfig
 from prerec.model import PreRec, prior_penalty
-from prerec.training.config import TrainConfig
 from prerec.training.data import Corpus
 
 log = logging.getLogger(__name__)
@@ -78,15 +85,41 @@ class TrainState:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def make_optimizer(model: PreRec, lr: float, lambda_domain: float, lambda_offset: float) -> torch.optim.Adam:
+class BestEpoch:
+    """The weights of the best epoch so far, in memory (every process keeps its own copy)."""
+
+    def __init__(self, weights: dict[str, torch.Tensor] | None = None) -> None:
+        self.weights = weights
+
+    def keep(self, model: torch.nn.Module) -> None:
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore(self, model: torch.nn.Module) -> bool:
+        """Load the kept weights into ``model``; False when none were kept."""
+        if not self.weights:
+            return False
+        model.load_state_dict(self.weights)
+        return True
+
+
+def prior_decay(cfg: TrainConfig, n_train: int) -> tuple[float, float]:
+    """Adam weight decay on (D, e) that realises the priors in the configured form."""
+    if cfg.prior_form == "map":
+        n = max(int(n_train), 1)
+        return cfg.lambda_domain / n, cfg.lambda_offset / n
+    return cfg.lambda_domain, cfg.lambda_offset
+
+
+def make_optimizer(model: PreRec, cfg: TrainConfig, n_train: int, lr: float | None = None) -> torch.optim.Adam:
     """Adam with weight decay (= the Gaussian priors) on D and e only."""
+    decay_domain, decay_offset = prior_decay(cfg, n_train)
     dom, off, rest = model.prior_parameters()
     groups = [{"params": rest, "weight_decay": 0.0}]
     if dom:
-        groups.append({"params": dom, "weight_decay": lambda_domain})
+        groups.append({"params": dom, "weight_decay": decay_domain})
     if off:
-        groups.append({"params": off, "weight_decay": lambda_offset})
-    return torch.optim.Adam(groups, lr=lr, fused=True)
+        groups.append({"params": off, "weight_decay": decay_offset})
+    return torch.optim.Adam(groups, lr=cfg.lr if lr is None else lr, fused=True)
 
 
 def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
@@ -120,108 +153,141 @@ def _make_batch(corpus: Corpus, seed: int, epoch: int, dom: np.ndarray, unit: np
     return norm, (corpus.build(d[shard], u[shard], neg[shard], norm, X, device) if len(shard) else None)
 
 
-def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
-          optimizer: torch.optim.Optimizer, state: TrainState, device: torch.device,
-          validate: Callable[[int], tuple[float, dict]] | None = None,
-          on_checkpoint: Callable[[TrainState, bool], None] | None = None,
-          world: World | None = None, lr_schedule: bool = True, desc: str = "train") -> TrainState:
-    """Train from ``state`` until ``cfg.epochs``, early stopping or the end; returns the final state.
+@dataclass
+class Hooks:
+    """What the caller plugs into :func:`train`.
 
     ``validate(epoch)`` -> (metric to maximise, details) runs on the main process after each
     epoch; ``on_checkpoint(state, improved)`` is called (main process) after each epoch and every
-    ``cfg.checkpoint_steps`` steps.
+    ``cfg.checkpoint_steps`` steps, to save what the caller wants saved.
     """
-    world = world or World()
+
+    validate: Callable[[int], tuple[float, dict]] | None = None
+    on_checkpoint: Callable[[TrainState, bool], None] | None = None
+
+
+def _step(model: PreRec, optimizer: torch.optim.Optimizer, batch: dict | None, world: World,
+          device: torch.device) -> torch.Tensor:
+    """One optimiser step on this process's shard; returns the global batch's mean loss."""
+    optimizer.zero_grad(set_to_none=True)
+    if batch is not None:
+        loss = model(batch)
+        loss.backward()
+        loss_value = loss.detach()
+    else:  # more processes than draws in this batch: contribute nothing
+        loss_value = torch.zeros((), device=device)
+    if world.distributed:
+        loss_value = _all_reduce_grads(model, loss_value.reshape(1))[0]
+    optimizer.step()
+    return loss_value
+
+
+def _run_epoch(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+               state: TrainState, device: torch.device, hooks: Hooks, world: World, desc: str) -> tuple[int, float]:
+    """The steps of epoch ``state.epoch`` from ``state.step`` on; returns (instances, seconds)."""
+    epoch = state.epoch
+    dom, unit = corpus.epoch_draws(cfg.seed, epoch, cfg.max_instances_per_epoch)
+    sizes = corpus.unit_sizes(dom, unit)
+    bounds = corpus.batch_bounds(sizes, cfg.batch_size)
+    n_steps = len(bounds) - 1
+    model.train()
+    bar = tqdm(total=int(sizes.sum()), initial=int(sizes[: bounds[state.step]].sum()), unit="inst",
+               desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.main),
+               dynamic_ncols=True, leave=False)
+    t0, done = time.perf_counter(), 0
+    loss_acc = torch.tensor(state.epoch_loss, dtype=torch.float64, device=device)  # no sync per step
+    make_batch = partial(_make_batch, corpus, cfg.seed, epoch, dom, unit, sizes, bounds, world, X, device)
+    # on a GPU the next batch is built on a second thread while this one computes
+    pool = ThreadPoolExecutor(1) if device.type == "cuda" else None
+    pending = pool.submit(make_batch, state.step) if pool and state.step < n_steps else None
+    for step in range(state.step, n_steps):
+        if pool is not None:
+            norm, batch = pending.result()
+            pending = pool.submit(make_batch, step + 1) if step + 1 < n_steps else None
+        else:
+            norm, batch = make_batch(step)
+        torch.manual_seed(step_seed(cfg.seed, epoch, step, world.rank))
+        loss_value = _step(model, optimizer, batch, world, device)
+        state.step, state.global_step = step + 1, state.global_step + 1
+        loss_acc += loss_value.detach().double() * norm
+        state.epoch_targets += int(norm)
+        done += int(norm)
+        bar.update(int(norm))
+        if bar.disable is False and (step % 10 == 0 or step == n_steps - 1):
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{float(loss_acc) / max(state.epoch_targets, 1):.4f}", inst_s=f"{rate:,.0f}")
+        if (cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0 and state.step < n_steps
+                and hooks.on_checkpoint and world.main):
+            state.epoch_loss = float(loss_acc)
+            hooks.on_checkpoint(state, False)
+    if pool is not None:
+        pool.shutdown()
+    state.epoch_loss = float(loss_acc)
+    bar.close()
+    return done, time.perf_counter() - t0
+
+
+def _validate(hooks: Hooks, epoch: int, world: World, device: torch.device) -> tuple[float, dict]:
+    """The validation metric on the main process, broadcast to every process."""
+    metric, details = math.nan, {}
+    if hooks.validate is not None:
+        if world.main:
+            metric, details = hooks.validate(epoch)
+        if world.distributed:
+            t = torch.tensor([metric], dtype=torch.float64, device=device)
+            dist.broadcast(t, 0)
+            metric = float(t[0])
+    return metric, details
+
+
+def _end_epoch(model: PreRec, cfg: TrainConfig, state: TrainState, record: dict, hooks: Hooks,
+               best: BestEpoch, world: World, device: torch.device) -> None:
+    """Validate, keep the best weights, decide on early stopping, tell the caller."""
+    epoch = state.epoch
+    metric, details = _validate(hooks, epoch, world, device)
+    record["valid"], record["valid_metric"] = details, metric
+    improved = hooks.validate is None or cfg.keep_last or (math.isfinite(metric) and metric > state.best_metric)
+    if improved:
+        state.best_metric = metric if hooks.validate is not None else state.best_metric
+        state.best_epoch, state.bad_epochs = epoch + 1, 0
+        best.keep(model)
+    else:
+        state.bad_epochs += 1
+    state.history.append(record)
+    state.epoch, state.step = state.epoch + 1, 0
+    state.epoch_loss, state.epoch_targets = 0.0, 0
+    if state.bad_epochs >= cfg.patience:
+        state.finished, state.stop_reason = True, f"early stopping: no improvement in {cfg.patience} epochs"
+    elif state.epoch >= cfg.epochs:
+        state.finished, state.stop_reason = True, f"reached {cfg.epochs} epochs"
+    if world.main:
+        log.info("epoch %d: loss %.4f, valid %.4f%s, %.0f inst/s", epoch + 1, record["loss"], metric,
+                 " (best)" if improved else "", record["instances_per_s"])
+        if hooks.on_checkpoint:
+            hooks.on_checkpoint(state, improved)
+
+
+def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
+          optimizer: torch.optim.Optimizer, state: TrainState, device: torch.device, hooks: Hooks | None = None,
+          best: BestEpoch | None = None, world: World | None = None, lr_schedule: bool = True,
+          desc: str = "train") -> TrainState:
+    """Train from ``state`` until ``cfg.epochs`` or early stopping; the model ends with the best
+    epoch's weights (``best`` may hold those of a run being resumed). Returns the final state."""
+    world, hooks, best = world or World(), hooks or Hooks(), best or BestEpoch()
     while not state.finished and state.epoch < cfg.epochs:
         epoch = state.epoch
         lr = cfg.lr * (cfg.lr_decay ** epoch if lr_schedule else 1.0)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        dom, unit = corpus.epoch_draws(cfg.seed, epoch, cfg.max_instances_per_epoch)
-        sizes = corpus.unit_sizes(dom, unit)
-        bounds = corpus.batch_bounds(sizes, cfg.batch_size)
-        n_steps = len(bounds) - 1
-        model.train()
-        bar = tqdm(total=int(sizes.sum()), initial=int(sizes[: bounds[state.step]].sum()), unit="inst",
-                   desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.main),
-                   dynamic_ncols=True, leave=False)
-        t0, done = time.perf_counter(), 0
-        loss_acc = torch.tensor(state.epoch_loss, dtype=torch.float64, device=device)  # no sync per step
-
-        make_batch = partial(_make_batch, corpus, cfg.seed, epoch, dom, unit, sizes, bounds, world, X, device)
-        # on a GPU the next batch is built on a second thread while this one computes
-        pool = ThreadPoolExecutor(1) if device.type == "cuda" else None
-        pending = pool.submit(make_batch, state.step) if pool and state.step < n_steps else None
-        for step in range(state.step, n_steps):
-            if pool is not None:
-                norm, batch = pending.result()
-                pending = pool.submit(make_batch, step + 1) if step + 1 < n_steps else None
-            else:
-                norm, batch = make_batch(step)
-            torch.manual_seed(step_seed(cfg.seed, epoch, step, world.rank))
-            optimizer.zero_grad(set_to_none=True)
-            if batch is not None:
-                loss = model(batch)
-                loss.backward()
-                loss_value = loss.detach()
-            else:  # more processes than draws in this batch: contribute nothing
-                loss_value = torch.zeros((), device=device)
-            if world.distributed:
-                loss_value = _all_reduce_grads(model, loss_value.reshape(1))[0]
-            optimizer.step()
-            state.step = step + 1
-            state.global_step += 1
-            loss_acc += loss_value.detach().double() * norm
-            state.epoch_targets += int(norm)
-            done += int(norm)
-            bar.update(int(norm))
-            if bar.disable is False and (step % 10 == 0 or step == n_steps - 1):
-                rate = done / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{float(loss_acc) / max(state.epoch_targets, 1):.4f}", inst_s=f"{rate:,.0f}")
-            if (cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0 and state.step < n_steps
-                    and on_checkpoint and world.main):
-                state.epoch_loss = float(loss_acc)
-                on_checkpoint(state, False)
-        if pool is not None:
-            pool.shutdown()
-        state.epoch_loss = float(loss_acc)
-        bar.close()
-        seconds = time.perf_counter() - t0
+        done, seconds = _run_epoch(model, corpus, X, cfg, optimizer, state, device, hooks, world, desc)
         record = {
             "epoch": epoch + 1, "lr": lr, "loss": state.epoch_loss / max(state.epoch_targets, 1),
-            "instances": state.epoch_targets, "steps": n_steps, "seconds": round(seconds, 3),
+            "instances": state.epoch_targets, "steps": state.step, "seconds": round(seconds, 3),
             "instances_per_s": round(done / max(seconds, 1e-9), 1),
             "prior_penalty": float(prior_penalty(model, cfg.lambda_domain, cfg.lambda_offset)),
             "domain_rms": None if model.domain is None else float(model.domain.detach().float().pow(2).mean().sqrt()),
         }
-        metric, details = math.nan, {}
-        if validate is not None:
-            if world.main:
-                metric, details = validate(epoch)
-            if world.distributed:
-                t = torch.tensor([metric], dtype=torch.float64, device=device)
-                dist.broadcast(t, 0)
-                metric = float(t[0])
-        record["valid"] = details
-        record["valid_metric"] = metric
-        improved = validate is None or cfg.keep_last or (math.isfinite(metric) and metric > state.best_metric)
-        if improved:
-            state.best_metric = metric if validate is not None else state.best_metric
-            state.best_epoch = epoch + 1
-            state.bad_epochs = 0
-        else:
-            state.bad_epochs += 1
-        state.history.append(record)
-        state.epoch += 1
-        state.step = 0
-        state.epoch_loss, state.epoch_targets = 0.0, 0
-        if state.bad_epochs >= cfg.patience:
-            state.finished, state.stop_reason = True, f"early stopping: no improvement in {cfg.patience} epochs"
-        elif state.epoch >= cfg.epochs:
-            state.finished, state.stop_reason = True, f"reached {cfg.epochs} epochs"
-        if world.main:
-            log.info("epoch %d: loss %.4f, valid %.4f%s, %.0f inst/s", epoch + 1, record["loss"], metric,
-                     " (best)" if improved else "", record["instances_per_s"])
-            if on_checkpoint:
-                on_checkpoint(state, improved)
+        _end_epoch(model, cfg, state, record, hooks, best, world, device)
+    best.restore(model)
+    model.eval()
     return state

@@ -1,4 +1,4 @@
-"""Pre-training on source domains (SPEC.md section 5), optionally into a run directory.
+"""Pre-training on source domains (docs/method.md, "Training"), optionally into a run directory.
 
 ``pretrain(domains, cfg, out=RUN)`` encodes the source catalogs, builds the model and the
 training corpus, trains with early stopping and writes the run directory (see
@@ -24,24 +24,28 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from prerec.data.domain import Domain
-from prerec.data.instances import make_instances
-from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
-from prerec.errors import PrerecError
-from prerec.model import PreRec
-from prerec.training.checkpoint import (
+from prerec.checkpoint import (
     load_checkpoint,
+    load_tensors,
     model_tensors,
     save_checkpoint,
     save_tensors_atomic,
     write_json_atomic,
     write_text_atomic,
 )
-from prerec.training.config import TrainConfig
+from prerec.config import TrainConfig
+from prerec.data.domain import Domain
+from prerec.data.instances import make_instances
+from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
+from prerec.errors import PrerecError
+from prerec.intervention import PreRecRecommender
+from prerec.model import PreRec
+from prerec.run import RUN_FORMAT, Run, SourceInfo, read_json, resolve_device, run_identity
+from prerec.text import embed_catalog, get_encoder
+from prerec.text.postprocess import EmbeddingTransform
 from prerec.training.data import Corpus, Part
-from prerec.training.loop import TrainState, World, make_optimizer, train
-from prerec.training.run import RUN_FORMAT, Run, SourceInfo, read_json, resolve_device, run_identity
-from prerec.training.validation import ValidationSet, validate
+from prerec.training.loop import BestEpoch, Hooks, TrainState, World, make_optimizer, train
+from prerec.training.validation import ScoreFunction, ValidationSet, validate
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +85,6 @@ def _compare_identity(out: Path, identity: dict) -> None:
 
 def embed_domains(domains: list[Domain], encoder, world: World, progress: bool) -> list[np.ndarray]:
     """Catalog embeddings of every domain through the shared on-disk cache (main process first)."""
-    from prerec.text import embed_catalog
 
     def run() -> list[np.ndarray]:
         return [embed_catalog(d, encoder, progress=progress) for d in domains]
@@ -96,13 +99,11 @@ def embed_domains(domains: list[Domain], encoder, world: World, progress: bool) 
 def prepare_sources(domains: list[Domain], cfg: TrainConfig, encoder, world: World | None = None,
                     progress: bool = False) -> tuple[list[PreparedDomain], dict[str, np.ndarray]]:
     """Encode, post-process (fitted on the training sources) and split every source domain."""
-    from prerec.text.postprocess import EmbeddingTransform
-
     world = world or World()
     embs = embed_domains(domains, encoder, world, progress)
     train_embs = [e for d, e in zip(domains, embs) if d.name not in cfg.select_on]
     transform = EmbeddingTransform(cfg.embedding_postprocess).fit(train_embs)
-    prepared = [prepare_domain(d, transform.apply(e), cfg.seed) for d, e in zip(domains, embs)]
+    prepared = [prepare_domain(d, transform.apply(e), cfg.split_seed) for d, e in zip(domains, embs)]
     return prepared, {k: np.asarray(v) for k, v in transform.state_dict().items()}
 
 
@@ -137,7 +138,7 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
     torch.manual_seed(cfg.seed)  # the initial weights are a function of the seed
     model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared]))
     base = model.offset_base.numpy()
-    corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.max_history, mode=cfg.mode,
+    corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.model.max_history, layout=cfg.batch_layout,
                     domain_balanced=cfg.domain_balanced)
     X = torch.from_numpy(np.concatenate([p.item_emb for p in train_prepared]).astype(np.float32))
     return sources, parts, model, corpus, X
@@ -149,7 +150,20 @@ def validation_sets(prepared: list[PreparedDomain], cfg: TrainConfig, sources: l
     else:
         trained = {s.name for s in sources if s.role == "train"}
         chosen = [(p, "in-domain") for p in prepared if p.name in trained]
-    return [ValidationSet.build(p, mode, cfg.valid_max_instances, cfg.seed, cfg.max_history) for p, mode in chosen]
+    return [ValidationSet.build(p, inference, cfg.valid_max_instances, cfg.seed, cfg.model.max_history)
+            for p, inference in chosen]
+
+
+def score_function(run: Run, batch_size: int) -> ScoreFunction:
+    """Scores of the run's current weights in each inference mode (fresh caches per call)."""
+    recs: dict[str, PreRecRecommender] = {}
+
+    def score(inference, prepared, histories, lengths, days):
+        if inference not in recs:
+            recs[inference] = PreRecRecommender(run, inference, batch_size=batch_size)
+        return recs[inference].score_tensor(prepared, histories, lengths, days)
+
+    return score
 
 
 def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
@@ -192,18 +206,8 @@ def pretrain(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = N
     return run
 
 
-def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
-                   specs: list[str] | None = None, resume: bool = False, world: World | None = None) -> Run:
-    from prerec.text import get_encoder
-
-    world = world or World()
-    specs = list(specs or [d.name for d in domains])
-    names = [d.name for d in domains]
-    if len(set(names)) != len(names):
-        raise PrerecError(f"source domain names must be unique: {', '.join(names)}")
-    for d in domains:
-        require_text(d)
-    out_path = Path(out) if out is not None else None
+def _start(cfg: TrainConfig, specs: list[str], out_path: Path | None, resume: bool, world: World):
+    """(encoder, run identity, resuming?, device), after refusing a bad ``--out``."""
     resuming = check_run_dir(out_path, resume) if out_path is not None else False
     encoder = get_encoder(cfg.encoder)
     identity = run_identity(cfg, specs, encoder.identity)
@@ -214,20 +218,62 @@ def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | No
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", torch.cuda.current_device())
+    return encoder, identity, resuming, device
 
+
+def _saver(run: Run, optimizer: torch.optim.Optimizer, out_path: Path | None):
+    """The checkpoint hook: the best epoch's weights, the resumable state and the metrics, on disk."""
+
+    def on_checkpoint(st: TrainState, improved: bool) -> None:
+        if out_path is None:
+            return
+        if improved and st.step == 0:
+            save_tensors_atomic(out_path / "model.safetensors", model_tensors(run.model),
+                                {"epoch": st.best_epoch, "valid_metric": st.best_metric, "format": RUN_FORMAT})
+        save_checkpoint(out_path / "checkpoint.safetensors", run.model, optimizer, st.to_dict())
+        write_text_atomic(out_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in st.history))
+
+    return on_checkpoint
+
+
+def _validator(run: Run, sets: list[ValidationSet], cfg: TrainConfig):
+    has_valid = any(len(s) for s in sets)
+
+    def do_validate(epoch: int) -> tuple[float, dict]:
+        metric, details = validate(score_function(run, cfg.eval_batch_size), sets, cfg.metric_ratio,
+                                   cfg.eval_batch_size)
+        run.model.train()
+        return (metric if has_valid else float(epoch)), details  # no validation users: keep the last
+
+    return do_validate
+
+
+def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | None = None, *,
+                   specs: list[str] | None = None, resume: bool = False, world: World | None = None) -> Run:
+    world = world or World()
+    specs = list(specs or [d.name for d in domains])
+    names = [d.name for d in domains]
+    if len(set(names)) != len(names):
+        raise PrerecError(f"source domain names must be unique: {', '.join(names)}")
+    for d in domains:
+        require_text(d)
+    out_path = Path(out) if out is not None else None
+    encoder, identity, resuming, device = _start(cfg, specs, out_path, resume, world)
     prepared, post_state = prepare_sources(domains, cfg, encoder, world, cfg.progress)
     sources, _parts, model, corpus, X = build_training(prepared, cfg, specs)
     model.to(device)
     X = X.to(device)
-    optimizer = make_optimizer(model, cfg.lr, cfg.lambda_domain, cfg.lambda_offset)
-    state = TrainState()
-    item_ids = {p.name: p.domain.item_ids for p in prepared}
-    run = Run(cfg, model, cfg.encoder, encoder.identity, sources, item_ids, post_state, out_path)
-
+    optimizer = make_optimizer(model, cfg, corpus.total_instances)
+    state, best = TrainState(), BestEpoch()
+    run = Run(cfg, model, cfg.encoder, encoder.identity, sources, {p.name: p.domain.item_ids for p in prepared},
+              post_state, out_path)
     created = False
     if out_path is not None and world.main:
         ckpt = out_path / "checkpoint.safetensors"
         if resuming and ckpt.exists():
+            if (out_path / "model.safetensors").exists():  # the best epoch before the interruption
+                tensors = load_tensors(out_path / "model.safetensors")[0]
+                best = BestEpoch({k.removeprefix("model."): v for k, v in tensors.items()})
             state = TrainState.from_dict(load_checkpoint(ckpt, model, optimizer))
             log.info("resumed at epoch %d step %d", state.epoch, state.step)
         elif not resuming:
@@ -236,51 +282,15 @@ def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | No
             write_run_files(out_path, run, identity)
     if world.distributed:  # every process starts from the main process's state
         state = _broadcast_state(model, optimizer, state, world)
-
-    sets = validation_sets(prepared, cfg, sources)
-    from prerec.intervention import PreRecRecommender
-
-    recs = {m: PreRecRecommender(run, mode=m, batch_size=cfg.eval_batch_size) for m in ("in-domain", "zero-shot")}
-    has_valid = any(len(s) for s in sets)
-
-    def do_validate(epoch: int) -> tuple[float, dict]:
-        metric, details = validate(recs, sets, cfg.metric_ratio, cfg.eval_batch_size)
-        model.train()
-        if not has_valid:
-            return float(epoch), details  # no validation users: keep the last epoch
-        return metric, details
-
-    best_state: dict[str, torch.Tensor] = {}
-
-    def on_checkpoint(st: TrainState, improved: bool) -> None:
-        if improved and st.step == 0:
-            best_state.clear()
-            best_state.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        if out_path is None:
-            return
-        if improved and st.step == 0:
-            save_tensors_atomic(out_path / "model.safetensors", model_tensors(model),
-                                {"epoch": st.best_epoch, "valid_metric": st.best_metric, "format": RUN_FORMAT})
-        save_checkpoint(out_path / "checkpoint.safetensors", model, optimizer, st.to_dict())
-        write_text_atomic(out_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in st.history))
-
+    hooks = Hooks(_validator(run, validation_sets(prepared, cfg, sources), cfg), _saver(run, optimizer, out_path))
     try:
-        state = train(model, corpus, X, cfg, optimizer=optimizer, state=state, device=device,
-                      validate=do_validate, on_checkpoint=on_checkpoint, world=world, desc="pretrain")
+        state = train(model, corpus, X, cfg, optimizer=optimizer, state=state, device=device, hooks=hooks,
+                      best=best, world=world, desc="pretrain")
     except PrerecError:
         if created and out_path is not None and state.epoch == 0:
             shutil.rmtree(out_path, ignore_errors=True)
         raise
-    # the best epoch's weights
-    if best_state:
-        model.load_state_dict(best_state)
-    elif out_path is not None and (out_path / "model.safetensors").exists():
-        from prerec.training.checkpoint import load_model_tensors, load_tensors
-
-        load_model_tensors(model, load_tensors(out_path / "model.safetensors")[0])
-    model.eval()
-    run.history = list(state.history)
-    run.epoch = state.best_epoch
+    run.history, run.epoch = list(state.history), state.best_epoch
     if world.main:
         log.info("pre-training finished (%s); best epoch %d, validation r-NDCG@K%% %.4f",
                  state.stop_reason or "done", state.best_epoch, state.best_metric)

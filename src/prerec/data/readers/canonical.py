@@ -8,7 +8,7 @@ for beside it). Parquet, CSV, TSV and JSON lines are accepted. Timestamps may be
 from __future__ import annotations
 
 from prerec.data.domain import DataReport, Domain, build_domain, parse_timestamps
-from prerec.data.readers import DomainSpec, reader
+from prerec.data.readers.spec import DomainSpec, reader
 from prerec.data.readers.tables import TABLE_SUFFIXES, find_table, read_table
 from prerec.errors import PrerecError
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from prerec.data.domain import DataReport, Domain, build_domain, parse_timestamps, resolve_texts
-from prerec.data.readers import DomainSpec, reader
+from prerec.data.readers.spec import DomainSpec, reader
 from prerec.data.readers.tables import read_table
 from prerec.errors import PrerecError
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from prerec.data.domain import DataReport, Domain, build_domain
-from prerec.data.readers import DomainSpec, reader
+from prerec.data.readers.spec import DomainSpec, reader
 from prerec.data.readers.tables import require_columns
 from prerec.data.readers.xmarket_5core import parse_days
 from prerec.errors import PrerecError

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from prerec.data.domain import DataReport, Domain, build_domain
-from prerec.data.readers import DomainSpec, reader
+from prerec.data.readers.spec import DomainSpec, reader
 from prerec.data.readers.tables import read_delimited, require_columns
 from prerec.errors import PrerecError
 

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from prerec.checkpoint import load_model_tensors, load_tensors
+from prerec.config import TrainConfig
 from prerec.data.domain import Domain
 from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
 from prerec.errors import PrerecError
 from prerec.model import ModelConfig, PreRec
-from prerec.training.checkpoint import load_model_tensors, load_tensors
-from prerec.training.config import TrainConfig
 
 RUN_FORMAT = "prerec-run/1"
 
@@ -128,7 +128,7 @@ class Run:
     def prepare(self, domain: Domain, progress: bool = False) -> PreparedDomain:
         """Encode the catalog with the run's encoder (+ post-processing), split with the run's seed."""
         require_text(domain)
-        return prepare_domain(domain, self.embed(domain, progress), self.config.seed)
+        return prepare_domain(domain, self.embed(domain, progress), self.config.split_seed)
 
     @property
     def device(self) -> torch.device:
