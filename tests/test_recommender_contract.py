@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from prerec.baselines import PopularityBaseline, TextLastBaseline, TextMeanBaseline
+from prerec.baselines.markov import MarkovBaseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
 from prerec.data import load_domains, make_instances
 from shared_data import first_users
 
-MODELS = ["popularity", "text", "text-last", "sasrec-scratch", "prerec", "prerec-mc", "prerec-in-domain"]
+MODELS = ["popularity", "text", "text-last", "markov", "sasrec-scratch", "prerec", "prerec-mc", "prerec-in-domain"]
 
 
 
@@ -52,6 +53,8 @@ def build(name: str, world):
         return TextMeanBaseline(), target
     if name == "text-last":
         return TextLastBaseline(), target
+    if name == "markov":  # the source market's transitions by shared stock code, plus the target's own
+        return MarkovBaseline().fit([source], target), target
     if name == "sasrec-scratch":
         cfg = SASRecConfig(hidden_size=16, inner_size=32, epochs=2, batch_size=64, progress=False, device="cpu",
                            eval_instances=50)

@@ -17,8 +17,8 @@ country is its own domain. Every country of the shop shares one item key space
 (``online-retail:stockcode``): a stock code is the same product in every market.
 
 Cleaning, in this order, each rule's removed rows counted per country:
-0. (several files only) an invoice already read from an earlier file (the II sheets overlap in
-   December 2010; the first file's lines are kept);
+0. (several files only) an invoice already read from an earlier file (files that share
+   invoices, e.g. the UCI file and II's 2010-2011 sheet, are read once: the first file's lines);
 1. no CustomerID;  2. cancellation (InvoiceNo starts with "C");  3. Quantity <= 0;
 4. not a product stock code (first five characters not all digits: POST, D, M, DOT, ...);
 5. the same item repeated within one invoice (counts once).
