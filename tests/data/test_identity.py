@@ -139,3 +139,36 @@ def test_b1_targets_match_the_sources():
     idn = build_identity(sources, spain, required=True)
     assert idn.report.target.matched == spain.n_items == 1090
     assert len(idn.report.spaces) == 1 and len(idn.report.spaces[0].sources) == 31
+
+
+# ---------------------------------------------------------------- prerec data identity
+
+
+def canonical(tmp_path, name: str, items: str) -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["u"] * len(items), "item_id": list(items)}).to_csv(folder / "interactions.csv",
+                                                                                  index=False)
+    return f"{name}=canonical:{folder}"
+
+
+def test_cli_reports_overlap_and_exits_2_on_bad_declarations(tmp_path, capsys):
+    a, b = canonical(tmp_path, "a", "pqr"), canonical(tmp_path, "b", "rst")
+    t = canonical(tmp_path, "t", "rsxy")
+    assert main(["data", "identity", "--source", f"{a}@ids=shop", f"{b}@ids=shop", "--target", f"{t}@ids=shop"]) == 0
+    out = capsys.readouterr().out
+    assert "key space shop: 2 source(s), 5 item ids, 1 of them in two or more sources" in out
+    assert "target t (shop): 2 of 4 items (50.0%)" in out
+
+    def bad(*argv: str) -> str:
+        assert main(["data", "identity", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("prerec: error: ")
+        return err[0]
+
+    line = bad("--source", f"{a}@ids=shop", "--target", f"{canonical(tmp_path, 'z', 'xyz')}@ids=shop")
+    assert "'shop'" in line and "target 'z' shares no item id" in line and "(a)" in line
+    line = bad("--source", a, b, "--target", t, "--require")
+    assert "no source domain declares a shared item key space (a, b)" in line
+    line = bad("--source", f"{a}@ids=shop", "--target", t, "--require")
+    assert "target 't' declares no shared item key space" in line and "@ids=SPACE" in line

@@ -75,7 +75,7 @@ class IdentityReport:
         out = [f"identity: key space {s.space}: {len(s.sources)} source(s), {s.items:,} item ids, "
                f"{s.shared:,} of them in two or more sources" for s in self.spaces]
         if self.undeclared:
-            out.append(f"identity: sources without a shared key space (text only): {', '.join(self.undeclared)}")
+            out.append(f"identity: sources without a shared key space (text only): {_names(self.undeclared)}")
         if self.target is not None:
             out.append(self.target.line())
         return out
@@ -111,6 +111,13 @@ class Identity:
         return out
 
 
+def _names(names: Sequence[str], most: int = 8) -> str:
+    """``a, b, c`` (at most ``most`` names, then how many more)."""
+    names = list(names)
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 def _domain(d: Domain | PreparedDomain) -> Domain:
     return d.domain if isinstance(d, PreparedDomain) else d
 
@@ -126,8 +133,8 @@ def _space_overlap(space: str, members: list[Domain]) -> SpaceOverlap:
         if alone:
             others = [d.name for d in members if d.name not in alone]
             raise PrerecError(
-                f"key space {space!r}: {', '.join(alone)} share(s) no item id with the other domains declared in "
-                f"it ({', '.join(others) or 'none'}); a shared key space needs shared ids (check the @ids "
+                f"key space {space!r}: {_names(alone)} share(s) no item id with the other domains declared in "
+                f"it ({_names(others) or 'none'}); a shared key space needs shared ids (check the @ids "
                 "declarations)")
     return SpaceOverlap(space, [d.name for d in members], len(owners), len(in_several), shared)
 
@@ -183,7 +190,7 @@ def match_target(vocab: Identity, target: Domain | PreparedDomain, *, required: 
                             int(counts[found].sum()))
     if members and overlap.matched == 0:
         raise PrerecError(f"key space {space!r}: target {target.name!r} shares no item id with the sources declared "
-                          f"in it ({', '.join(members)}); a shared key space needs shared ids (check the @ids "
+                          f"in it ({_names(members)}); a shared key space needs shared ids (check the @ids "
                           "declarations)")
     log.info("%s", overlap.line())
     return overlap
@@ -199,10 +206,10 @@ def build_identity(sources: Sequence[Domain | PreparedDomain], target: Domain | 
     domains = [_domain(s) for s in sources]
     names = [d.name for d in domains]
     if len(set(names)) != len(names):
-        raise PrerecError(f"identity: source names must be unique: {', '.join(names)}")
+        raise PrerecError(f"identity: source names must be unique: {_names(names)}")
     vocab, overlaps, undeclared = _vocabulary(domains)
     if required and not overlaps:
-        raise PrerecError(f"identity: no source domain declares a shared item key space ({', '.join(names)}); "
+        raise PrerecError(f"identity: no source domain declares a shared item key space ({_names(names)}); "
                           f"their item ids are per domain, so no item is known across them; {HOW_TO_DECLARE}")
     vocab.report = IdentityReport(overlaps, undeclared)
     for line in vocab.report.lines():
