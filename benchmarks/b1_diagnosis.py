@@ -47,12 +47,12 @@ def _write(path: Path, obj: object) -> None:
 
 def run(args: argparse.Namespace) -> None:
     import prerec.training.pretrain as P
-    from prerec.registry import build_model
+    from prerec.config import build_config
     from prerec.data import load_domains
     from prerec.data.instances import make_instances
     from prerec.evaluation.evaluate import EvalConfig, evaluate_model
     from prerec.evaluation.metrics import instance_metrics
-    from prerec.config import build_config
+    from prerec.registry import build_model
     from prerec.training.validation import ValidationSet
 
     loso = [s for s in (args.loso or "").split(",") if s]
@@ -120,11 +120,11 @@ def run(args: argparse.Namespace) -> None:
 
 def baselines(args: argparse.Namespace) -> None:
     """Training-free baselines on the targets under each post-processing (fitted on the sources)."""
-    from prerec.registry import build_model
     from prerec.data import load_domains
     from prerec.data.prepared import prepare_domain
     from prerec.evaluation.evaluate import EvalConfig, evaluate_model
     from prerec.evaluation.metrics import instance_metrics
+    from prerec.registry import build_model
     from prerec.text import EmbeddingTransform, embed_catalog, get_encoder
 
     domains = load_domains([SPEC])

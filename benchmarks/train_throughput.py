@@ -109,9 +109,9 @@ def sync(device: torch.device) -> None:
 
 
 def load_sources(encoder: str, data: str | None = None):
+    from prerec.config import TrainConfig
     from prerec.data import load_domains
     from prerec.text import get_encoder
-    from prerec.config import TrainConfig
     from prerec.training.pretrain import prepare_sources
 
     path = Path(data) if data else DATA / "online_retail" / "online_retail_2010_2011.parquet"

@@ -28,11 +28,13 @@ def shared(*parts: str) -> Path:
 
 
 def first_users(domain: Domain, n_users: int, name: str | None = None) -> Domain:
-    """The domain restricted to its first ``n_users`` users (catalog = their items)."""
+    """The domain restricted to its first ``n_users`` users (catalog = their items, same key space)."""
     df = domain.interactions
     sub = df[df["user_id"].isin(df["user_id"].drop_duplicates().iloc[:n_users])]
-    return build_domain(name or domain.name, sub, domain.texts.rename_axis("item_id").reset_index(),
-                        source=domain.source)
+    out = build_domain(name or domain.name, sub, domain.texts.rename_axis("item_id").reset_index(),
+                       source=domain.source)
+    out.id_space = domain.id_space  # a part of a domain keeps its item key space
+    return out
 
 
 def free_port() -> int:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prerec.baselines import PopularityBaseline, TextLastBaseline, TextMeanBaseline
-from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
+from prerec.baselines.sasrec import SASRecConfig
+from prerec.config import FinetuneConfig
 from prerec.data import load_domains, make_instances
+from prerec.registry import MODELS, ModelContext, for_target
 from shared_data import first_users
 
-MODELS = ["popularity", "text", "text-last", "sasrec-scratch", "prerec", "prerec-mc", "prerec-in-domain"]
-
-
+# every registered model, plus PreRec in its in-domain mode (on a source domain)
+NAMES = [*MODELS, "prerec-in-domain"]
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +46,13 @@ def build(name: str, world):
     from prerec.intervention import PreRecRecommender
 
     run, target, source = world
-    if name == "popularity":
-        return PopularityBaseline(), target
-    if name == "text":
-        return TextMeanBaseline(), target
-    if name == "text-last":
-        return TextLastBaseline(), target
-    if name == "sasrec-scratch":
-        cfg = SASRecConfig(hidden_size=16, inner_size=32, epochs=2, batch_size=64, progress=False, device="cpu",
-                           eval_instances=50)
-        return SASRecScratch(cfg).fit([], target), target
-    if name == "prerec":
-        return PreRecRecommender(run, "zero-shot"), target
-    if name == "prerec-mc":
-        return PreRecRecommender(run, "zero-shot-mc", mc_draws=4), target
     if name == "prerec-in-domain":
         return PreRecRecommender(run, "in-domain"), source
-    raise AssertionError(name)
+    sasrec = SASRecConfig(hidden_size=16, inner_size=32, epochs=2, batch_size=64, progress=False, device="cpu",
+                          eval_instances=50)
+    ctx = ModelContext(run=run, mc={"draws": 4}, finetune=FinetuneConfig(epochs=1, batch_size=64), sasrec=sasrec,
+                       sources=[source])  # every PreRec variant is played by the one tiny run
+    return for_target(MODELS[name].build(ctx), target), target
 
 
 def batch(domain, n: int = 6):
@@ -73,7 +63,7 @@ def batch(domain, n: int = 6):
     return hist, lengths, chosen.days
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NAMES)
 def test_score_shape_dtype_determinism(name, world):
     model, domain = build(name, world)
     hist, lengths, days = batch(domain)
@@ -84,7 +74,7 @@ def test_score_shape_dtype_determinism(name, world):
     np.testing.assert_array_equal(s1, s2)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NAMES)
 def test_rows_are_independent_and_padding_is_inert(name, world):
     model, domain = build(name, world)
     hist, lengths, days = batch(domain)
@@ -96,7 +86,7 @@ def test_rows_are_independent_and_padding_is_inert(name, world):
     np.testing.assert_allclose(model.score(domain, padded, lengths, days), together, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NAMES)
 def test_recommend_is_top_k_of_score(name, world):
     model, domain = build(name, world)
     hist, lengths, days = batch(domain)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from prerec.baselines.markov import MarkovBaseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
 from prerec.baselines.simple import PopularityBaseline, TextLastBaseline, TextMeanBaseline
 from prerec.config import FinetuneConfig
@@ -36,6 +37,7 @@ class ModelContext:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     n: int | None = None  # target training instances (the incremental curve); None: all of them
+    sources: list[PreparedDomain] = field(default_factory=list)  # the source domains (id-based models)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ModelEntry:
     variant: str | None = None  # the pre-trained PreRec variant it needs (None: no run)
     curve: Callable[[ModelContext], ModelSpec] | None = None  # built at N target instances (ctx.n)
     same_as: tuple[tuple[int | str, str], ...] = ()  # curve points that equal a main-table model
+    needs_sources: bool = False  # built from the source domains' logs (ids shared with the target)
 
     @property
     def needs_run(self) -> bool:
@@ -121,6 +124,21 @@ def _prerec_curve(ctx: ModelContext) -> ModelSpec:
     return _zero_shot(ctx) if ctx.n == 0 else _finetuned(ctx)
 
 
+def _markov_curve(ctx: ModelContext) -> Callable[[PreparedDomain], Recommender]:
+    """Source transitions plus the target's first ``ctx.n`` training instances (None: all)."""
+
+    def factory(target: PreparedDomain) -> Recommender:
+        train = make_instances(target.split.train)
+        return MarkovBaseline().fit(ctx.sources, target, instances=train if ctx.n is None else train.first(ctx.n))
+
+    return factory
+
+
+def _markov(ctx: ModelContext) -> Callable[[PreparedDomain], Recommender]:
+    """Zero-shot: the sources' transitions only."""
+    return _markov_curve(ModelContext(sources=ctx.sources, n=0))
+
+
 def _monte_carlo(ctx: ModelContext) -> Recommender:
     return PreRecRecommender(ctx.run, "zero-shot-mc", mc_draws=int(ctx.mc.get("draws", 16)),
                              mc_source=str(ctx.mc.get("source", "empirical")))
@@ -137,6 +155,8 @@ register(ModelEntry("prerec-no-domain", _zero_shot, "ablation: pre-trained witho
 register(ModelEntry("prerec-no-pop", _zero_shot, "ablation: pre-trained without the popularity head",
                     variant="prerec-no-pop"))
 register(ModelEntry("zesrec", _zero_shot, "ablation: neither confounder (ZESRec)", variant="zesrec"))
+register(ModelEntry("markov", _markov, "source transitions by shared item id, last 5 items weighted 1, 1/2, ...",
+                    curve=_markov_curve, same_as=((0, "markov"),), needs_sources=True))
 register(ModelEntry("sasrec-scratch", _sasrec, "ID-based SASRec trained on the target's training users",
                     curve=_sasrec, same_as=(("all", "sasrec-scratch"),)))
 register(ModelEntry("prerec-finetuned", _finetuned, "PreRec fine-tuned on the target's training users",

@@ -273,11 +273,11 @@ select_from = ["c", "b"]
 
 
 def test_experiment_reports_each_result_as_soon_as_it_is_done(tmp_path):
-    from prerec.registry import build_model
     from prerec.data import load_domains
     from prerec.evaluation.evaluate import EvalConfig
     from prerec.evaluation.experiment import Experiment
     from prerec.evaluation.prepare import prepare_without_run
+    from prerec.registry import build_model
 
     domains = load_domains([f"{n}=canonical:{write_canonical(tmp_path / n, seed=s)}" for n, s in (("a", 1), ("b", 2))])
     targets = prepare_without_run(domains, "hash:64", 2023, progress=False)

@@ -169,8 +169,8 @@ def test_bad_requests(domain, model):
 
 def test_matches_prerec_recommender(domain, model):
     """The service's scores are PreRecRecommender(run, "zero-shot").score's, item for item."""
-    from prerec.intervention import PreRecRecommender
     from prerec.config import TrainConfig
+    from prerec.intervention import PreRecRecommender
     from prerec.run import Run
 
     run = Run(TrainConfig(encoder="hash:64"), model.scorer.model, "hash:64", "hash:64", [], {})

@@ -16,11 +16,11 @@ from training_fixtures import *  # noqa: F403  (fixtures: office, lastfm, retail
 from training_fixtures import tiny_config
 
 import prerec.training.pretrain as pretrain_mod
+from prerec.checkpoint import load_tensors
 from prerec.cli import main
 from prerec.errors import PrerecError
-from prerec.checkpoint import load_tensors
-from prerec.training.pretrain import pretrain
 from prerec.run import load_run
+from prerec.training.pretrain import pretrain
 
 RUN_KW = dict(epochs=3, patience=5, max_instances_per_epoch=700, checkpoint_steps=4, lr=2e-3)
 

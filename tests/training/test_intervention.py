@@ -8,12 +8,12 @@ import torch
 from training_fixtures import *  # noqa: F403  (fixtures: office, lastfm, retail)
 from training_fixtures import tiny_config
 
+from prerec.config import FinetuneConfig
 from prerec.data.instances import make_instances
 from prerec.errors import PrerecError
-from prerec.config import FinetuneConfig
 from prerec.intervention import PreRecRecommender
-from prerec.training.finetune import finetune
 from prerec.recommender import Recommender
+from prerec.training.finetune import finetune
 from prerec.training.pretrain import pretrain
 
 

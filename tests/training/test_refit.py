@@ -12,8 +12,8 @@ from training_fixtures import *  # noqa: F403  (fixtures: office, lastfm)
 from training_fixtures import tiny_config
 
 from prerec.errors import PrerecError
-from prerec.training.pretrain import pretrain
 from prerec.run import load_run
+from prerec.training.pretrain import pretrain
 
 CFG = dict(epochs=3, patience=3, max_instances_per_epoch=400)
 

@@ -10,9 +10,9 @@ import torch
 from training_fixtures import *  # noqa: F403  (fixtures: office, lastfm, retail; tiny_config)
 from training_fixtures import tiny_config
 
+from prerec.config import TrainConfig, build_config, coerce, parse_sets
 from prerec.errors import PrerecError
 from prerec.text import get_encoder
-from prerec.config import TrainConfig, build_config, coerce, parse_sets
 from prerec.training.loop import TrainState, make_optimizer, train
 from prerec.training.pretrain import build_training, prepare_sources
 
@@ -139,7 +139,7 @@ def test_config_layers_and_type_errors(tmp_path):
         build_config("paper", sets=["epochs=lots"])
     with pytest.raises(PrerecError, match="unknown config key 'epoch'"):
         build_config("paper", sets=["epoch=3"])
-    with pytest.raises(PrerecError, match="'model.dropout' expects float"):
+    with pytest.raises(PrerecError, match=r"'model\.dropout' expects float"):
         coerce("dropout", "high", where="--set")
     with pytest.raises(PrerecError, match="'progress' expects bool"):
         coerce("progress", 1, where="toml")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from prerec.config import TrainConfig, train_config
 from prerec.data import load_domains
 from prerec.data.domain import Domain
-from prerec.config import TrainConfig, train_config
 from shared_data import first_users, shared
 
 

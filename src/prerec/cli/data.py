@@ -1,8 +1,9 @@
-"""``prerec data stats`` and ``prerec data popularity``: look at domains before training on them."""
+"""``prerec data stats``, ``popularity`` and ``identity``: look at domains before training on them."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help="user split seed (domains without timestamps use their training users)")
     q.set_defaults(handler=run_popularity)
+    i = dsub.add_parser("identity", help="shared item ids: the sources' key spaces and a target's overlap")
+    i.add_argument("--source", nargs="+", required=True, metavar="NAME=FORMAT:PATH[@ids=SPACE]")
+    i.add_argument("--target", metavar="NAME=FORMAT:PATH[@ids=SPACE]", help="one target domain")
+    i.add_argument("--require", action="store_true",
+                   help="fail (exit 2) where the domains declare no shared ids, as identity switched on would")
+    i.set_defaults(handler=run_identity)
+
+
+def run_identity(args: argparse.Namespace) -> int:
+    """Print the identity vocabulary's overlap report (errors: exit 2, see docs/data.md)."""
+    from prerec.data.identity import build_identity
+    from prerec.data.readers import load_domain
+
+    sources = load_domains(args.source)
+    target = load_domain(args.target) if args.target else None
+    quiet = logging.getLogger("prerec.data.identity")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the report is printed below, once
+    try:
+        identity = build_identity(sources, target, required=args.require)
+    finally:
+        quiet.setLevel(level)
+    for line in identity.report.lines():
+        print(line)
+    return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:

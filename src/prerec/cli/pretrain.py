@@ -65,7 +65,7 @@ def load_sources(texts: list[str]) -> tuple[list, list[str]]:
         found = load_domains([text])
         spec = parse_spec(text)
         domains += found
-        specs += [text] if len(found) == 1 else [f"{d.name}={spec.format}:{spec.path}#{d.name}" for d in found]
+        specs += [text] if len(found) == 1 else [spec.for_domain(d.name) for d in found]
     names = [d.name for d in domains]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -90,6 +90,9 @@ class Domain:
     texts: pd.Series  # index: item_id (str), values: text (str), the catalog in a fixed order
     report: DataReport = field(default_factory=DataReport)
     source: str = ""
+    # the item key space the ids belong to, when they are shared with other domains (Online
+    # Retail's countries, XMarket's markets); None: ids mean nothing outside this domain
+    id_space: str | None = None
 
     @property
     def has_time(self) -> bool:

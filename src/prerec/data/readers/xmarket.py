@@ -152,7 +152,7 @@ def read_market(name: str, market: str, files: list[tuple[str, Path, Path | None
     return build_domain(name, log, texts, source=source, report=report)
 
 
-@reader("xmarket")
+@reader("xmarket", id_space="xmarket:asin")
 def read_xmarket(spec: DomainSpec) -> list[Domain]:
     root = spec.existing_path()
     if not root.is_dir():

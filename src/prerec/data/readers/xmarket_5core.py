@@ -49,7 +49,7 @@ def read_file(path: Path, name: str) -> Domain:
     return build_domain(name, frame, None, source=str(path), report=report)
 
 
-@reader("xmarket-5core")
+@reader("xmarket-5core", id_space="xmarket:asin")
 def read_xmarket_5core(spec: DomainSpec) -> list[Domain]:
     path = spec.existing_path()
     if path.is_file():
