@@ -13,7 +13,7 @@ RecBole is not a project dependency; install it beside the venv without touching
     .venv/bin/pip install --target .venv/recbole-site --no-deps recbole==1.2.1 colorlog==4.7.2 \
         colorama==0.4.4 texttable tabulate thop psutil
 
-Work-arounds kept here (the installed package is never patched; see BENCHMARKS.md):
+Work-arounds kept here (the installed package is never patched; see docs/evaluation.md):
 numpy 2 aliases (``np.float_`` ...) defined before import; ``torch.utils.tensorboard`` stubbed
 when the ``tensorboard`` package is absent; ``Series.agg(len)`` (one number under pandas 3) replaced
 by ``map(len)`` in a ``SequentialDataset`` subclass; the best checkpoint loaded here with

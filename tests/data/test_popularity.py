@@ -1,11 +1,8 @@
-"""Popularity factors (SPEC.md section 3) against a deliberately naive per-day loop."""
+"""Popularity factors (docs/method.md, "Popularity factors") against a deliberately naive per-day loop."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +18,7 @@ from shared_data import shared
 
 
 def naive_factors(days: list[int], items: list[int], day: int, item: int) -> np.ndarray:
-    """SPEC.md section 3 read literally: one window per query, widened a day at a time."""
+    """docs/method.md, "Popularity factors" read literally: one window per query, widened a day at a time."""
     if not any(d < day for d in days):
         return np.zeros(4)  # the domain's first day (or earlier): nothing precedes it
     w = 15
@@ -117,20 +114,6 @@ def test_domain_without_time_uses_training_users_only():
     counts = np.bincount(train_items, minlength=d.n_items)
     assert ((want[:, 0] > 0) == (counts > 0)).all()
 
-
-def test_cli_popularity_matches_shared_reference(tmp_path):
-    """`prerec data popularity` output checked by ../shared/checks/popularity_reference.py."""
-    src = shared("xmarket_electronics", "in_5core.txt")
-    check = Path(src).parents[2] / "checks" / "popularity_reference.py"
-    if not check.exists():
-        pytest.skip(f"no {check}")
-    out = tmp_path / "pop.parquet"
-    assert main(["data", "popularity", f"in=xmarket-5core:{src}", "--out", str(out)]) == 0
-    frame = pd.read_parquet(out)
-    assert frame["day"].dtype == np.int64 and list(frame.columns[:4]) == ["domain", "day", "date", "item_id"]
-    res = subprocess.run([sys.executable, str(check), str(src), str(out)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "missing=0" in res.stdout
 
 
 def test_cli_popularity_without_time(tmp_path):

@@ -1,4 +1,4 @@
-"""User split (40/30/30, seeded) and instances (SPEC.md section 6) against slow loops."""
+"""User split (40/30/30, seeded) and instances (docs/method.md, "Evaluation") against slow loops."""
 
 from __future__ import annotations
 

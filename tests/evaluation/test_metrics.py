@@ -1,4 +1,4 @@
-"""Metrics (SPEC.md section 6) against a slow, obviously correct per-instance loop, ties included."""
+"""Metrics (docs/method.md, "Evaluation") against a slow, obviously correct per-instance loop, ties included."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``prerec demo``: the main job, end to end, on the embedded Online Retail data.
 
-B1 of BENCHMARKS.md, shortened to run within 15 minutes on 2 CPU cores
+B1 of docs/evaluation.md, shortened to run within 15 minutes on 2 CPU cores
 (``prerec/configs/experiments/demo.toml``): pre-train PreRec on the source countries, score the
 six target countries zero-shot, compare with the baselines, draw the incremental curve, and
 show a few recommendations with their item text. ``--overview`` shows only the data.

@@ -70,8 +70,8 @@ def run_serve(args: argparse.Namespace) -> int:
     check_listen(args.host, args.port)  # fail before the (slow) model load
     import uvicorn
 
-    from prerec.serving.api import one_thread_per_request
     from prerec.serving.app import create_app
+    from prerec.serving.threads import one_thread_per_request
 
     service = build_service(args.run, args.target, args.db, args.retrieval)
     one_thread_per_request()  # concurrency comes from the request threads

@@ -262,7 +262,12 @@ def build_domain(
         order = np.argsort(order_keys[0], kind="stable")
     df = df.iloc[order].reset_index(drop=True)
 
-    catalog = np.sort(df["item_id"].unique())
+    catalog_texts = _catalog_texts(np.sort(df["item_id"].unique()), texts, report)
+    return Domain(name=name, interactions=df, texts=catalog_texts, report=report, source=source)
+
+
+def _catalog_texts(catalog: np.ndarray, texts: pd.DataFrame | None, report: DataReport) -> pd.Series:
+    """One text per catalog item (empty where none), counting conflicts and texts outside the log."""
     if texts is not None and len(texts):
         resolved, conflicts = resolve_texts(texts["item_id"], texts["text"])
         in_catalog = pd.Index(catalog)  # hash lookups (Series.isin on Arrow strings loops in Python)
@@ -274,4 +279,4 @@ def build_domain(
     catalog_texts.index = pd.Index(catalog, dtype=object, name="item_id")
     catalog_texts.name = "text"
     report.items_without_text = int((catalog_texts == "").sum())
-    return Domain(name=name, interactions=df, texts=catalog_texts, report=report, source=source)
+    return catalog_texts

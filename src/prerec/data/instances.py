@@ -1,4 +1,4 @@
-"""Training and evaluation instances (SPEC.md section 6).
+"""Training and evaluation instances (docs/method.md, "Evaluation").
 
 Every position t >= 1 of a user's sequence is one instance: history = the previous <= 64
 items, target = item t, day = the target's day (its popularity factors are that day's).

@@ -17,7 +17,7 @@ class PreparedDomain:
     """Everything a recommender needs about one domain, computed once.
 
     ``item_emb[j]`` is the frozen text embedding of ``domain.item_ids[j]``. ``popularity``
-    follows SPEC.md section 3: the whole log when the domain has timestamps, otherwise one
+    follows docs/method.md, "Popularity factors": the whole log when the domain has timestamps, otherwise one
     window over its training users' interactions.
     """
 
@@ -49,7 +49,7 @@ def prepare_domain(domain: Domain, item_emb: np.ndarray, seed: int = DEFAULT_SEE
 
 
 def domain_popularity_index(domain: Domain, split: Split) -> PopularityIndex:
-    """SPEC.md section 3: the whole log when the domain has timestamps, otherwise one window over
+    """docs/method.md, "Popularity factors": the whole log when the domain has timestamps, otherwise one window over
     its training users' interactions (the one place this rule lives)."""
     if domain.has_time:
         return PopularityIndex(domain.sequences.items, domain.sequences.days)

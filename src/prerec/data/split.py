@@ -1,4 +1,4 @@
-"""The user split of SPEC.md section 6: users of a domain at random 40/30/30, with a seed."""
+"""The user split of docs/method.md, "Evaluation": users of a domain at random 40/30/30, with a seed."""
 
 from __future__ import annotations
 

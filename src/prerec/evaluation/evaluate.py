@@ -1,4 +1,4 @@
-"""Full-ranking evaluation of any :class:`Recommender` on prepared target domains (SPEC.md 6).
+"""Full-ranking evaluation of any :class:`Recommender` on prepared target domains (docs/method.md 6).
 
 For each instance of the chosen split's users (every position t >= 1: history = previous <= 64
 items, target = item t, day = the target's day) the model scores the whole catalog; only

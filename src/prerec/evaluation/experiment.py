@@ -26,7 +26,7 @@ ModelSpec = Recommender | Callable[[PreparedDomain], Recommender]
 
 
 class Experiment:
-    """Evaluate ``models`` on ``targets`` with one protocol (SPEC.md section 6)."""
+    """Evaluate ``models`` on ``targets`` with one protocol (docs/method.md, "Evaluation")."""
 
     def __init__(self, targets: list[PreparedDomain], models: dict[str, ModelSpec],
                  config: EvalConfig | None = None, source_items: Iterable[str] | None = None,

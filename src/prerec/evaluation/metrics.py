@@ -1,4 +1,4 @@
-"""Ranking metrics of SPEC.md section 6, with shared ties, in closed form.
+"""Ranking metrics of docs/method.md, "Evaluation", with shared ties, in closed form.
 
 A model's full score row over the catalog is reduced to two integers per instance:
 ``n_higher`` (items scored strictly above the target) and ``n_tied`` (items scored exactly
@@ -65,7 +65,7 @@ def _run_sums(gain_prefix: np.ndarray, first: np.ndarray, last: np.ndarray) -> n
 
 
 def cutoff(n_items: int, ratio: float = DEFAULT_RATIO) -> int:
-    """``K = floor(ratio * N)`` of SPEC.md section 6, computed in float64 exactly as the
+    """``K = floor(ratio * N)`` of docs/method.md, "Evaluation", computed in float64 exactly as the
     independent check ``recompute_metrics.py`` does (for ratios 0.01, 0.001, 0.0004 and
     N < 300,000 this equals the exact rational floor)."""
     return int(np.floor(ratio * n_items))

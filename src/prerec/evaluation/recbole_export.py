@@ -1,7 +1,7 @@
 """A domain's split as RecBole atomic files (pre-split sequential benchmark files).
 
 RecBole's ``benchmark_filename: [train, valid, test]`` loads ``<name>.train.inter``,
-``<name>.valid.inter`` and ``<name>.test.inter``. Each row is one instance of SPEC.md section 6
+``<name>.valid.inter`` and ``<name>.test.inter``. Each row is one instance of docs/method.md, "Evaluation"
 for the users of that part: ``user_id``, the last <= ``max_len`` items of the history
 (``item_id_list``, space separated, oldest first) and the next item (``item_id``). The
 ``<name>.item`` file lists the whole catalog, so RecBole's item vocabulary is the domain's

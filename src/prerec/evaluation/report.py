@@ -41,7 +41,7 @@ def markdown_report(result: dict) -> str:
     if result.get("description"):
         out += [result["description"], ""]
     out += [f"Full ranking over each target's catalog; K = floor({cfg['ratio']} N); mean over test instances per "
-            "target, then over targets without weights (SPEC.md section 6). Encoder: "
+            "target, then over targets without weights (docs/method.md, \"Evaluation\"). Encoder: "
             f"`{cfg['encoder']}`, split seed {cfg['seed']}."
             + (f" Evaluated on a seeded subset of {cfg['max_instances']} instances per target."
                if cfg.get("max_instances") else ""), ""]

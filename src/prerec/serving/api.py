@@ -36,6 +36,7 @@ from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
+from prerec.serving.histories import HistoryEntry, RequestError, Text, UnknownItemError, history_vectors
 from prerec.serving.layered import Layered
 from prerec.serving.model import ServingModel
 from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
@@ -52,22 +53,6 @@ class UnknownDomainError(PrerecError):
     """The request names a domain the service has not attached (HTTP 404)."""
 
 
-class UnknownItemError(PrerecError):
-    """The request names an item id that is not in the domain's catalog (HTTP 404)."""
-
-
-class RequestError(PrerecError):
-    """A request that is well-formed JSON but cannot be served as asked (HTTP 422)."""
-
-
-@dataclass(frozen=True)
-class Text:
-    """A history entry given by its text: an item the catalog does not have."""
-
-    text: str
-
-
-HistoryEntry = str | Text | Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -131,32 +116,6 @@ class _DomainState:
     snapshot: _Snapshot
     lock: threading.Lock = field(default_factory=threading.Lock)
     n_catalog: int = 0  # items of the domain's own catalog (the rest were added)
-
-
-def one_thread_per_request() -> None:
-    """Make every numerical library use one thread per call (BLAS, torch, FAISS searches).
-
-    The service answers many small requests at once from a thread pool; nested thread pools in
-    each of them only fight for the cores (measured here: a 10k-item matrix-vector product took
-    20 ms with two OpenBLAS threads on a busy machine, 0.3 ms with one). ``prerec serve`` calls
-    this after the indexes are built. BLAS threads are limited through ``threadpoolctl`` when it
-    is installed (it comes with scikit-learn); otherwise set ``OPENBLAS_NUM_THREADS=1``.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1, user_api="blas")
-    except ImportError:  # pragma: no cover - depends on the environment
-        log.info("threadpoolctl not installed: BLAS threads left as they are (set OPENBLAS_NUM_THREADS=1)")
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
@@ -312,43 +271,8 @@ class Service:
         snap, pop = self._read(state, day)
         cat = snap.catalog
         L = self.model.max_history
-        known_rows: list[np.ndarray] = []  # every catalog item of each history (for exclude_seen)
-        tail_keys: list[list[tuple[str, object]]] = []  # the last L entries, as ("id", j) / ("text", s)
-        for r, history in enumerate(histories):
-            if isinstance(history, str | bytes):
-                raise RequestError(f"history {r}: expected a list of entries, got a string")
-            if not len(history):
-                raise RequestError(f"history {r} is empty; give at least one item id or item text")
-            if len(history) > self.max_history_items:
-                raise RequestError(f"history {r} holds {len(history)} entries; at most {self.max_history_items}")
-            keys: list[tuple[str, object]] = []
-            for p, entry in enumerate(history):
-                if isinstance(entry, Text | Mapping):
-                    text = entry.text if isinstance(entry, Text) else entry.get("text")
-                    if not isinstance(text, str) or not text.strip():
-                        raise RequestError(f"history {r}, entry {p}: an item text must be a non-empty string")
-                    keys.append(("text", text))
-                else:
-                    j = cat.lookup(str(entry))
-                    if j is None:
-                        raise UnknownItemError(
-                            f"history {r}, entry {p}: item {str(entry)!r} is not in the catalog of domain "
-                            f"{state.name!r} (give {{\"text\": ...}} for an item the catalog does not have)")
-                    keys.append(("id", j))
-            known_rows.append(np.unique(np.array([j for kind, j in keys if kind == "id"], dtype=np.int64)))
-            tail_keys.append(keys[-L:])
-        # the user tower's input: the distinct catalog rows and raw texts of the batch, once each
-        ids = sorted({j for keys in tail_keys for kind, j in keys if kind == "id"})
-        texts = sorted({s for keys in tail_keys for kind, s in keys if kind == "text"})
-        row_of = {("id", j): n for n, j in enumerate(ids)}
-        row_of.update({("text", s): len(ids) + n for n, s in enumerate(texts)})
-        vectors = cat.vectors.table.take(np.array(ids, dtype=np.int64))
-        if texts:
-            vectors = np.vstack([vectors, self.model.item_vectors(self.model.embed_texts(texts))])
-        lengths = np.array([len(keys) for keys in tail_keys], dtype=np.int64)
-        hist = np.full((len(tail_keys), int(lengths.max())), -1, dtype=np.int64)
-        for r, keys in enumerate(tail_keys):
-            hist[r, : len(keys)] = [row_of[key] for key in keys]
+        known_rows, vectors, hist, lengths = history_vectors(
+            histories, cat.lookup, cat.vectors.table, self.model, state.name, L, self.max_history_items)
         users = self.model.user_vectors(vectors, hist, lengths, state.name)
         top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None)
         valid = top >= 0
@@ -433,3 +357,7 @@ class Service:
             snap = state.snapshot
             state.snapshot = _Snapshot(snap.catalog, snap.version + 1, snap.n_events + int(new.sum()))
         return Recorded(len(evs), int((~new).sum()))
+
+
+__all__ = ["MAX_BATCH", "MAX_HISTORY_ITEMS", "MAX_K", "HistoryEntry", "Recommendations", "Recorded", "RequestError",
+           "Service", "Text", "UnknownDomainError", "UnknownItemError"]

@@ -250,46 +250,56 @@ class Corpus:
         u = rng.random((len(dom), self.n_negatives))
         return np.floor(u * self.n_items[dom][:, None]).astype(np.int64)
 
+    def _instance_arrays(self, dom: np.ndarray, unit: np.ndarray, neg_local: np.ndarray) -> tuple:
+        """(hist, target, target factor rows, negative factor rows, extra) of instance draws."""
+        L = self.max_history
+        row = self._inst_offsets[dom] + unit
+        t_flat = self.instance_flat[row]
+        start = self.instance_start[row]
+        lengths = t_flat - start
+        cols = np.arange(min(L, int(lengths.max())))
+        valid = cols[None, :] < lengths[:, None]
+        hist = np.where(valid, self.items[np.where(valid, start[:, None] + cols, 0)], -1)
+        target = self.items[t_flat]
+        day_keys = self.day_keys[t_flat]
+        t_pop = self.table.lookup(day_keys, self.local[t_flat])
+        n_pop = self.table.lookup(day_keys[:, None], neg_local)
+        extra = {"lengths": lengths}
+        return hist, target, t_pop, n_pop, extra
+
+    def _sequence_arrays(self, dom: np.ndarray, unit: np.ndarray, neg_local: np.ndarray) -> tuple:
+        """The same for chunk draws: every position of a chunk predicts its next item."""
+        row = self._chunk_offsets[dom] + unit
+        cstart = self._chunk_start_all[row]
+        clen = self._chunk_len_all[row]
+        width = int(clen.max()) - 1
+        cols = np.arange(width)
+        in_hist = cols[None, :] < (clen - 1)[:, None]
+        pos = np.where(in_hist, cstart[:, None] + cols, 0)
+        hist = np.where(in_hist, self.items[pos], -1)
+        t_pos = pos + 1
+        is_t = in_hist & self.is_target[t_pos]
+        target = np.where(is_t, self.items[t_pos], -1)
+        day_keys = self.day_keys[t_pos]
+        t_pop = np.where(is_t, self.table.lookup(day_keys, self.local[t_pos]), 0)
+        # the negatives' factors depend on (chunk, day) only: look them up once per run of
+        # equal days inside a chunk (a chunk usually spans a few days), not once per position
+        change = np.ones(day_keys.shape, dtype=bool)
+        change[:, 1:] = day_keys[:, 1:] != day_keys[:, :-1]
+        run_id = np.cumsum(change.ravel()).reshape(change.shape) - 1  # (b, W) -> run
+        run_chunk = np.repeat(np.arange(len(dom)), change.sum(1))
+        n_pop = self.table.lookup(day_keys[change][:, None], neg_local[run_chunk])  # (runs, n)
+        extra = {"neg_pop_index": run_id}
+        return hist, target, t_pop, n_pop, extra
+
     def build(self, dom: np.ndarray, unit: np.ndarray, neg_local: np.ndarray, norm: float,
               X: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
         """The model's batch dict (see :meth:`prerec.model.PreRec.forward`) for these draws."""
-        L = self.max_history
         gneg = neg_local + self.item_base[dom][:, None]
         if self.layout == "instance":
-            row = self._inst_offsets[dom] + unit
-            t_flat = self.instance_flat[row]
-            start = self.instance_start[row]
-            lengths = t_flat - start
-            cols = np.arange(min(L, int(lengths.max())))
-            valid = cols[None, :] < lengths[:, None]
-            hist = np.where(valid, self.items[np.where(valid, start[:, None] + cols, 0)], -1)
-            target = self.items[t_flat]
-            day_keys = self.day_keys[t_flat]
-            t_pop = self.table.lookup(day_keys, self.local[t_flat])
-            n_pop = self.table.lookup(day_keys[:, None], neg_local)
-            extra = {"lengths": lengths}
+            hist, target, t_pop, n_pop, extra = self._instance_arrays(dom, unit, neg_local)
         else:
-            row = self._chunk_offsets[dom] + unit
-            cstart = self._chunk_start_all[row]
-            clen = self._chunk_len_all[row]
-            width = int(clen.max()) - 1
-            cols = np.arange(width)
-            in_hist = cols[None, :] < (clen - 1)[:, None]
-            pos = np.where(in_hist, cstart[:, None] + cols, 0)
-            hist = np.where(in_hist, self.items[pos], -1)
-            t_pos = pos + 1
-            is_t = in_hist & self.is_target[t_pos]
-            target = np.where(is_t, self.items[t_pos], -1)
-            day_keys = self.day_keys[t_pos]
-            t_pop = np.where(is_t, self.table.lookup(day_keys, self.local[t_pos]), 0)
-            # the negatives' factors depend on (chunk, day) only: look them up once per run of
-            # equal days inside a chunk (a chunk usually spans a few days), not once per position
-            change = np.ones(day_keys.shape, dtype=bool)
-            change[:, 1:] = day_keys[:, 1:] != day_keys[:, :-1]
-            run_id = np.cumsum(change.ravel()).reshape(change.shape) - 1  # (b, W) -> run
-            run_chunk = np.repeat(np.arange(len(dom)), change.sum(1))
-            n_pop = self.table.lookup(day_keys[change][:, None], neg_local[run_chunk])  # (runs, n)
-            extra = {"neg_pop_index": run_id}
+            hist, target, t_pop, n_pop, extra = self._sequence_arrays(dom, unit, neg_local)
         # every distinct item once, every distinct factor row once
         ids = np.concatenate([hist.ravel(), target.ravel(), gneg.ravel()])
         uniq, inv = compact(ids, len(self._item_scratch), self._item_scratch)  # -1: the model's zero row

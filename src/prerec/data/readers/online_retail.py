@@ -1,4 +1,4 @@
-"""``online-retail``: the UCI Online Retail files, one domain per country (BENCHMARKS.md, B1).
+"""``online-retail``: the UCI Online Retail files, one domain per country (docs/evaluation.md, B1).
 
 PATH is a Parquet/CSV file with the columns of either release, or several of them: a folder
 (every ``.parquet``/``.csv``/``.tsv`` in it, by name) or a comma-separated list of files, read

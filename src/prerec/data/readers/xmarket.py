@@ -10,7 +10,7 @@ market is its own domain. All categories of a market are merged into one domain.
   (``YYYY-MM-DD``) -> day. The same review listed under several categories (same reviewer,
   asin and date) counts once.
 - Metadata (JSON lines): ``asin``, ``title``, ``features`` (list, may be missing) and
-  ``categories`` (list). Item text, as the paper (SPEC.md section 5) and its code build it:
+  ``categories`` (list). Item text, as the paper (docs/method.md, "Training") and its code build it:
   ``title + " " + " ".join(features) + " This item belongs to the following categories: " +
   " ".join(categories)`` (the category sentence only when there are categories). An asin repeated
   across categories is kept once: identical texts merge; differing ones are resolved like every
