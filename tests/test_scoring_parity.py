@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from training.training_fixtures import tiny_config
 
 from prerec.data import load_domains
 from prerec.data.domain import SECONDS_PER_DAY
@@ -21,6 +20,7 @@ from prerec.run import load_run
 from prerec.serving import Service, Text
 from prerec.training.pretrain import pretrain, score_function
 from shared_data import first_users, shared
+from training.training_fixtures import tiny_config
 
 K = 10
 LENGTHS = (3, 64, 65, 90)  # around and beyond the limit of 64

@@ -13,6 +13,7 @@ MAX_HISTORY = 64  # items of a history the user tower sees (the most recent ones
 WINDOW_DAYS = 15  # days of log behind each popularity factor
 N_FACTORS = 4  # popularity factors per (day, item): power means p = 1..4
 PAD = -1  # padding in left-aligned history matrices
+MC_SEED = 2023  # the draws of D in the Monte Carlo mode (fixed: the same draws for every request)
 
 # OpenMP threads that spin while waiting make torch (and the e5 encoder) many times slower on a
 # busy 2-core machine (measured: 214 vs 2,957 training instances/s). Read by libgomp when it

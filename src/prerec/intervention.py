@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from prerec.constants import MC_SEED
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.recommender import Recommender
@@ -26,7 +27,6 @@ from prerec.scoring import DomainDraws, Scorer
 
 INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc")
 MC_SOURCES = ("empirical", "prior")
-MC_SEED = 2023  # the draws of D in the Monte Carlo mode (fixed: the same draws for every request)
 MODEL_NAMES = {"zero-shot": "prerec", "in-domain": "prerec-in-domain", "zero-shot-mc": "prerec-mc"}
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from prerec.constants import SPLIT_SEED
 from prerec.data import load_domains, split_users
 from prerec.data.domain import NO_DAY, Domain
 from prerec.data.prepared import domain_popularity_index, require_text
-from prerec.data.split import DEFAULT_SEED
 from prerec.errors import PrerecError
 
 
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("popularity", help="popularity factors of every (day, item) pair of the log")
     q.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
     q.add_argument("--out", required=True, type=Path, help="Parquet file to write")
-    q.add_argument("--seed", type=int, default=DEFAULT_SEED,
+    q.add_argument("--seed", type=int, default=SPLIT_SEED,
                    help="user split seed (domains without timestamps use their training users)")
     q.set_defaults(handler=run_popularity)
     i = dsub.add_parser("identity", help="shared item ids: the sources' key spaces and a target's overlap")
@@ -115,7 +115,7 @@ def print_drops(console: Console, domains: list[Domain]) -> None:
     console.print(table)
 
 
-def domain_popularity(domain: Domain, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+def domain_popularity(domain: Domain, seed: int = SPLIT_SEED) -> pd.DataFrame:
     """Factors of every (day, item) pair on which the domain has an interaction.
 
     ``day`` is ``floor(unix_seconds / 86400)`` (int64), ``date`` the same day as ``YYYY-MM-DD``.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.readers import load_domain
-from prerec.data.split import DEFAULT_SEED
 from prerec.evaluation.recbole_export import export_recbole
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = esub.add_parser("recbole", help="RecBole atomic files: <name>.{train,valid,test}.inter, .item, .text")
     r.add_argument("domain", metavar="NAME=FORMAT:PATH")
     r.add_argument("--out", required=True, type=Path, help="folder; files go to OUT/NAME/")
-    r.add_argument("--seed", type=int, default=DEFAULT_SEED, help="user split seed (default 2023)")
+    r.add_argument("--seed", type=int, default=SPLIT_SEED, help="user split seed (default 2023)")
     r.add_argument("--max-len", type=int, default=50, help="history items kept per row (RecBole's default 50)")
     r.set_defaults(handler=run_export)
 

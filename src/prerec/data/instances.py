@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prerec.constants import MAX_HISTORY, PAD
 from prerec.data.domain import Sequences
-
-MAX_HISTORY = 64
-PAD = -1
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.domain import Domain
-from prerec.data.split import DEFAULT_SEED, Split, split_users
+from prerec.data.split import Split, split_users
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
 
@@ -39,7 +40,7 @@ class PreparedDomain:
         return self.popularity.factors(days if self.popularity.days is not None else None, items)
 
 
-def prepare_domain(domain: Domain, item_emb: np.ndarray, seed: int = DEFAULT_SEED) -> PreparedDomain:
+def prepare_domain(domain: Domain, item_emb: np.ndarray, seed: int = SPLIT_SEED) -> PreparedDomain:
     """Split users with ``seed``, build the popularity index and attach the embeddings."""
     if item_emb.shape[0] != domain.n_items:
         raise ValueError(f"{domain.name}: {item_emb.shape[0]} embeddings for {domain.n_items} items")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.domain import Sequences
 
-DEFAULT_SEED = 2023
 DEFAULT_FRACTIONS = (0.4, 0.3, 0.3)
 
 
@@ -25,7 +25,7 @@ class Split:
 
 
 def split_users(
-    sequences: Sequences, seed: int = DEFAULT_SEED, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    sequences: Sequences, seed: int = SPLIT_SEED, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 ) -> Split:
     """Shuffle users with ``seed`` (users taken in sorted id order first, so the split does not
     depend on file order) and cut at 40% and 70%."""

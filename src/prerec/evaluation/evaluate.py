@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.instances import Instances, make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
@@ -46,7 +47,7 @@ class EvalConfig:
     batch_size: int = 512
     filter_history: bool = False
     max_instances: int | None = None
-    seed: int = 2023
+    seed: int = SPLIT_SEED
     progress: bool = True
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.domain import Domain
 from prerec.data.prepared import PreparedDomain, prepare_domain
-from prerec.data.split import DEFAULT_SEED
 from prerec.text import TextEncoder, embed_catalog, get_encoder
 from prerec.text.cache import CacheDir
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def prepare_without_run(domains: list[Domain], encoder: str | TextEncoder | None = None,
-                        seed: int = DEFAULT_SEED, cache_dir: CacheDir = None,
+                        seed: int = SPLIT_SEED, cache_dir: CacheDir = None,
                         progress: bool = True) -> list[PreparedDomain]:
     """Split, popularity index and text embeddings of each domain, for run-free baselines."""
     enc = encoder if isinstance(encoder, TextEncoder) else get_encoder(encoder)

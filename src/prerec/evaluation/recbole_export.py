@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from prerec.constants import SPLIT_SEED
 from prerec.data.domain import Domain, Sequences
 from prerec.data.instances import make_instances
-from prerec.data.split import DEFAULT_SEED, Split, split_users
+from prerec.data.split import Split, split_users
 from prerec.errors import PrerecError
 
 PARTS = ("train", "valid", "test")
@@ -54,7 +55,7 @@ def inter_lines(domain: Domain, seqs: Sequences, max_len: int) -> list[str]:
     return out
 
 
-def export_recbole(domain: Domain, out_dir: str | Path, *, seed: int = DEFAULT_SEED, max_len: int = 50,
+def export_recbole(domain: Domain, out_dir: str | Path, *, seed: int = SPLIT_SEED, max_len: int = 50,
                    split: Split | None = None, name: str | None = None) -> dict[str, int]:
     """Write ``out_dir/<name>/<name>.{train,valid,test}.inter``, ``.item`` and ``.text``; returns
     the number of rows per part."""

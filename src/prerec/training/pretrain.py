@@ -2,7 +2,7 @@
 
 ``pretrain(domains, cfg, out=RUN)`` encodes the source catalogs, builds the model and the
 training corpus, trains with early stopping and writes the run directory (see
-:mod:`prerec.training.run`). With ``resume=True`` an interrupted run continues from its last
+:mod:`prerec.run`). With ``resume=True`` an interrupted run continues from its last
 checkpoint and ends with the same weights as an uninterrupted run.
 
 Model selection: by default the mean r-NDCG@K% of the sources' validation users, in-domain.
