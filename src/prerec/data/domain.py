@@ -181,16 +181,22 @@ def resolve_texts(items: pd.Series, texts: pd.Series) -> tuple[pd.Series, pd.Ind
     return best, conflicts
 
 
+def refuse_unparsable(given: pd.Series, parsed: pd.Series, where: str, expected: str = "") -> None:
+    """A clear error naming the first row whose timestamp was given but could not be parsed."""
+    bad = given.notna() & parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        hint = f" ({expected})" if expected else ""
+        raise PrerecError(f"{where}: unparsable timestamp {given.iloc[row]!r} in row {row + 1}{hint}")
+
+
 def parse_timestamps(values: pd.Series, *, where: str) -> pd.Series:
     """Unix seconds (nullable Int64) from integers, floats, datetimes or date strings."""
     if pd.api.types.is_datetime64_any_dtype(values):
         dt = values
     elif pd.api.types.is_numeric_dtype(values):
         num = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & num.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise PrerecError(f"{where}: unparsable timestamp {values.iloc[row]!r} in row {row + 1}")
+        refuse_unparsable(values, num, where)
         if num.notna().any() and float(num.max()) > 1e11:  # milliseconds
             num = num // 1000
         return num.astype("Float64").floordiv(1).astype("Int64")
@@ -200,13 +206,7 @@ def parse_timestamps(values: pd.Series, *, where: str) -> pd.Series:
         if bool(digits[text.notna()].all()):
             return parse_timestamps(pd.to_numeric(text), where=where)
         dt = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-        bad = text.notna() & dt.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise PrerecError(
-                f"{where}: unparsable timestamp {text.iloc[row]!r} in row {row + 1} "
-                "(expected unix seconds or a date such as 2011-12-09 or 2011-12-09 12:50:00)"
-            )
+        refuse_unparsable(text, dt, where, "expected unix seconds or a date such as 2011-12-09 or 2011-12-09 12:50:00")
     if getattr(dt.dt, "tz", None) is not None:
         dt = dt.dt.tz_convert(None)
     secs = (dt - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)

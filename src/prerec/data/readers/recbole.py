@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prerec.data.domain import DataReport, Domain, build_domain, parse_timestamps
+from prerec.data.domain import DataReport, Domain, build_domain, parse_timestamps, refuse_unparsable
 from prerec.data.readers.spec import DomainSpec, reader
 from prerec.data.readers.tables import read_delimited, require_columns
 from prerec.errors import PrerecError
@@ -93,13 +93,7 @@ def read_recbole(spec: DomainSpec) -> list[Domain]:
         values = inter["timestamp"].replace("", None)
         if types["timestamp"].startswith("float"):
             num = pd.to_numeric(values, errors="coerce")
-            bad = values.notna() & num.isna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise PrerecError(
-                    f"{inter_path}: unparsable timestamp {values.iloc[row]!r} in row {row + 1} "
-                    "(timestamp:float must be unix seconds)"
-                )
+            refuse_unparsable(values, num, str(inter_path), "timestamp:float must be unix seconds")
             values = num
         frame["timestamp"] = parse_timestamps(values, where=str(inter_path)).to_numpy()
     else:
