@@ -21,10 +21,11 @@ from pathlib import Path
 
 from prerec.constants import SPLIT_SEED
 from prerec.errors import PrerecError
-from prerec.model import VARIANTS, ModelConfig
+from prerec.model import TEXT_ONLY_VARIANTS, VARIANTS, ModelConfig
 
 BATCH_LAYOUTS = ("sequence", "instance")
 PRIOR_FORMS = ("weight-decay", "map")
+SOURCE_USERS = ("train", "all")
 ALIASES = {"mode": "batch_layout"}  # older run files and presets
 
 
@@ -37,6 +38,7 @@ class TrainConfig:
     lambda_domain: float = 0.3  # prior precision of D_k
     lambda_offset: float = 100.0  # prior precision of e_j
     prior_form: str = "weight-decay"  # weight-decay: the research code's; map: the written objective
+    lambda_identity: float = 100.0  # prior precision of a_v (item identity), always as MAP
     # text
     encoder: str = "e5"
     embedding_postprocess: str = "none"  # none | center | whiten (prerec.text.postprocess)
@@ -52,6 +54,7 @@ class TrainConfig:
     seed: int = SPLIT_SEED  # training randomness: initial weights, draws, negatives, dropout
     split_seed: int = SPLIT_SEED  # the user split (kept fixed so that test users stay the same)
     domain_balanced: bool = True  # sample weight 1 / (n_k * n_domains)
+    source_users: str = "train"  # train: the sources' training users; all: every user (needs select_on)
     max_instances_per_epoch: int = 0  # 0: an epoch = as many draws as training instances
     valid_max_instances: int = 0  # per validation domain; 0: all its validation instances
     select_on: list[str] = field(default_factory=list)  # source domains held out as zero-shot pseudo-targets
@@ -71,6 +74,8 @@ class TrainConfig:
         checks = [
             (self.batch_layout in BATCH_LAYOUTS, "batch_layout", f"is not one of {', '.join(BATCH_LAYOUTS)}"),
             (self.prior_form in PRIOR_FORMS, "prior_form", f"is not one of {', '.join(PRIOR_FORMS)}"),
+            (self.source_users in SOURCE_USERS, "source_users", f"is not one of {', '.join(SOURCE_USERS)}"),
+            (self.lambda_identity > 0, "lambda_identity", "must be > 0"),
             (0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),
             (0 < self.metric_ratio <= 1, "metric_ratio", "must be in (0, 1]"),
             (self.lr > 0 and self.lr_decay > 0, "lr", "and lr_decay must be > 0"),
@@ -85,14 +90,18 @@ class TrainConfig:
                 raise PrerecError(f"config key {key!r} {what} (got {_get(self, key)!r})")
         if self.refit and not self.select_on:
             raise PrerecError("config key 'refit': needs 'select_on' (the held-out sources that choose the epochs)")
+        if self.source_users == "all" and not self.select_on:
+            raise PrerecError("config key 'source_users' = all trains on the sources' validation users too, so "
+                              "the epoch must be chosen on held-out sources: set 'select_on'")
         if self.refit and self.keep_last:
             raise PrerecError("config keys 'refit' and 'keep_last' exclude each other: refit selects on "
                               "held-out sources, keep_last selects nothing")
         return self
 
-    def model_config(self, text_dim: int, domain_items: list[int]) -> ModelConfig:
+    def model_config(self, text_dim: int, domain_items: list[int], identity_items: int = 0) -> ModelConfig:
         """The model's configuration completed with what the data decides."""
-        return dataclasses.replace(self.model, text_dim=int(text_dim), domain_items=list(domain_items))
+        return dataclasses.replace(self.model, text_dim=int(text_dim), domain_items=list(domain_items),
+                                   identity_items=int(identity_items))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -225,9 +234,12 @@ def apply(cfg: TrainConfig, values: dict, *, where: str, parse: bool = False) ->
     """Set each key of ``values`` on ``cfg`` after checking it (``parse``: values are strings to parse)."""
     for key, value in _flatten(values).items():
         if key == "variant":
-            if value not in VARIANTS:
-                raise PrerecError(f"{where}: config key 'variant': {value!r} is not one of {', '.join(VARIANTS)}")
-            cfg.model.domain_confounder, cfg.model.popularity_head = VARIANTS[value]
+            names = [*VARIANTS, *TEXT_ONLY_VARIANTS]
+            if value not in names:
+                raise PrerecError(f"{where}: config key 'variant': {value!r} is not one of {', '.join(names)}")
+            if value in TEXT_ONLY_VARIANTS:
+                cfg.model.item_identity = False
+            cfg.model.domain_confounder, cfg.model.popularity_head = VARIANTS[TEXT_ONLY_VARIANTS.get(value, value)]
             continue
         key, checked = coerce(key, value, where=where, parse=parse)
         target = cfg.model if key.startswith("model.") else cfg

@@ -1,7 +1,8 @@
 """Inference modes of a pre-trained run: what the causal intervention sets D and e to.
 
 - ``zero-shot`` (do(D), realised as D = 0): the item offsets dropped, the popularity head fed
-  with the *target's* own factors on the request day;
+  with the *target's* own factors on the request day; items the run knows by a shared identity
+  keep it (a_v), the others are text only;
 - ``in-domain`` (a source domain, or a fine-tuned target): its D_k and offsets e_j on;
 - ``zero-shot-mc``: the user tower averaged over draws of D, from the empirical distribution of
   the learned source D_k (``mc_source="empirical"``: each source domain weighted equally, the
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from prerec.constants import MC_SEED
+from prerec.data.domain import Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.recommender import Recommender
@@ -48,6 +50,10 @@ class Intervention:
         if self.inference != "in-domain" or self.run.model.offsets is None:
             return None
         return self.run.offset_rows(name, item_ids)
+
+    def identity_rows(self, domain: Domain) -> np.ndarray | None:
+        """Identity row of each catalog item (every mode: identity is not a domain bias)."""
+        return self.run.identity_rows(domain)
 
     def draws(self, domain: str | None) -> DomainDraws:
         """The domain vectors the user tower is averaged over, with their weights."""
@@ -104,7 +110,8 @@ class PreRecRecommender(Recommender):
         """V ``(n_items, H)`` of the target's catalog on the model's device (cached per target)."""
         if target.name not in self._vectors:
             rows = self.intervention.offset_rows(target.name, target.domain.item_ids)
-            self._vectors[target.name] = self.scorer.item_vectors(target.item_emb, rows)
+            identity = self.intervention.identity_rows(target.domain)
+            self._vectors[target.name] = self.scorer.item_vectors(target.item_emb, rows, identity)
         return self._vectors[target.name]
 
     def day_popularity(self, target: PreparedDomain, day: int | None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """The PreRec model (docs/method.md, "The model"), in one readable module.
 
-    item tower        V_j = W x_j + e_j                 (W: F -> H, no bias; e_j per (domain, item))
+    item tower        V_j = W x_j + a_id(j) + e_j       (W: F -> H, no bias; a: per shared item; e: per (domain, item))
     domain confounder h_t = V_{j_t} + D_k                (history items only)
     user tower        U_i = causal transformer(h + positions)[length - 1]
     popularity head   Z_j = g(F_j(day))                  (g: 4 -> 512 -> 1, GELU)
@@ -10,9 +10,16 @@ Histories are left-aligned with padding at the end, so with the causal mask the 
 position ``length - 1`` depends only on real items: padding cannot change U (tested).
 
 Switches turn parts off so the ablations are the same code: ``domain_confounder`` (no D),
-``popularity_head`` (no Z), ``item_offsets`` (no e). ``variant`` names the combinations the
-benchmarks use: ``prerec``, ``prerec-no-domain``, ``prerec-no-pop``, ``zesrec`` (neither
-confounder).
+``popularity_head`` (no Z), ``item_offsets`` (no e), ``item_identity`` (no a: items known by
+their text only, the paper's PreRec). ``variant`` names the combinations the benchmarks use:
+``prerec``, ``prerec-text`` (no identity), ``prerec-no-domain``, ``prerec-no-pop``, ``zesrec``
+(neither confounder).
+
+Item identity (docs/method.md, "Item identity"): a_v is one vector per item of the run's identity
+vocabulary, shared by every domain that declares the item's key space, so what the sources' logs
+say about an item travels with it to a new domain (zero-shot included); items never seen
+anywhere are text only. Its prior N(0, 1/lambda_A) is honoured as MAP, so an item's a moves away
+from 0 in proportion to its support in the log.
 
 The transformer follows the research code's ``nn.TransformerEncoderLayer`` (post-norm, ReLU
 feed-forward of size ``ff_size`` (= H), dropout on attention weights, after the feed-forward
@@ -36,6 +43,7 @@ VARIANTS = {
     "prerec-no-pop": (True, False),
     "zesrec": (False, False),
 }
+TEXT_ONLY_VARIANTS = {"prerec-text": "prerec"}  # the same switches with item identity off
 
 
 @dataclass
@@ -54,10 +62,12 @@ class ModelConfig:
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True
+    item_identity: bool = False  # needs domains that declare a shared item key space
     init_std: float = 0.02
     domain_items: list[int] = field(default_factory=list)  # catalog size of each source domain
+    identity_items: int = 0  # rows of the identity table (the run's identity vocabulary)
 
-    DATA_FIELDS = ("text_dim", "domain_items")  # set from the data when a model is built, not configured
+    DATA_FIELDS = ("text_dim", "domain_items", "identity_items")  # set from the data, not configured
 
     @property
     def variant(self) -> str:
@@ -139,6 +149,8 @@ class PreRec(nn.Module):
         n_items = sum(cfg.domain_items)
         self.offsets = nn.Parameter(torch.zeros(n_items, H)) if cfg.item_offsets else None  # e
         self.domain = nn.Parameter(torch.zeros(cfg.n_domains, H)) if cfg.domain_confounder else None  # D
+        self.identity = (nn.Parameter(torch.zeros(cfg.identity_items, H))  # a
+                         if cfg.item_identity and cfg.identity_items else None)
         self.positions = nn.Parameter(torch.zeros(cfg.max_history, H))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.pop = (nn.Sequential(nn.Linear(cfg.n_factors, cfg.pop_hidden), nn.GELU(), nn.Linear(cfg.pop_hidden, 1))
@@ -155,12 +167,16 @@ class PreRec(nn.Module):
 
     # ---- the parts -------------------------------------------------------------------------
 
-    def item_vectors(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """V = W x + e. ``rows``: global offset rows, -1 for items without an offset."""
+    def item_vectors(self, x: torch.Tensor, rows: torch.Tensor | None = None,
+                     identity: torch.Tensor | None = None) -> torch.Tensor:
+        """V = W x + a + e. ``rows``: global offset rows, ``identity``: identity rows (-1: none)."""
         v = self.item_proj(x)
         if self.offsets is not None and rows is not None:
             has = rows >= 0
             v = v + self.offsets[rows.clamp(min=0)] * has.unsqueeze(-1).to(v.dtype)
+        if self.identity is not None and identity is not None:
+            has = identity >= 0
+            v = v + self.identity[identity.clamp(min=0)] * has.unsqueeze(-1).to(v.dtype)
         return v
 
     def domain_vectors(self, domains: torch.Tensor | None) -> torch.Tensor | None:
@@ -211,7 +227,7 @@ class PreRec(nn.Module):
           chunk's positions, ``target_pop`` (b, L), ``neg_pop`` (r, n): the negatives' factor
           rows once per run of equal days in a chunk, ``neg_pop_index`` (b, L): each position's run.
         """
-        V = self.item_vectors(batch["x"], batch["rows"])
+        V = self.item_vectors(batch["x"], batch["rows"], batch.get("identity"))
         V = torch.cat([V, V.new_zeros(1, V.shape[1])])  # index -1: a zero vector (padding)
         dvec = self.domain_vectors(batch["domain"])
         hist = V[batch["hist"]]
@@ -241,25 +257,26 @@ class PreRec(nn.Module):
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
-    def prior_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter], list[nn.Parameter]]:
-        """(D params, e params, all others): the MAP priors act on the first two only."""
-        dom = [self.domain] if self.domain is not None else []
-        off = [self.offsets] if self.offsets is not None else []
-        special = {id(p) for p in dom + off}
-        rest = [p for p in self.parameters() if id(p) not in special]
-        return dom, off, rest
+    def prior_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters under each Gaussian prior (``domain``: D, ``offsets``: e, ``identity``: a)
+        and the ``rest`` (no prior)."""
+        groups = {name: [p] if p is not None else [] for name, p in
+                  (("domain", self.domain), ("offsets", self.offsets), ("identity", self.identity))}
+        special = {id(p) for ps in groups.values() for p in ps}
+        groups["rest"] = [p for p in self.parameters() if id(p) not in special]
+        return groups
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def prior_penalty(model: PreRec, lambda_domain: float, lambda_offset: float) -> torch.Tensor:
-    """(lambda_D/2)|D|^2 + (lambda_V/2)|e|^2: the negative log priors (for reporting)."""
+def prior_penalty(model: PreRec, lambda_domain: float, lambda_offset: float,
+                  lambda_identity: float = 0.0) -> torch.Tensor:
+    """(lambda_D/2)|D|^2 + (lambda_V/2)|e|^2 + (lambda_A/2)|a|^2: the negative log priors (for reporting)."""
     total = torch.zeros(())
-    if model.domain is not None:
-        total = total + 0.5 * lambda_domain * model.domain.detach().float().pow(2).sum().cpu()
-    if model.offsets is not None:
-        total = total + 0.5 * lambda_offset * model.offsets.detach().float().pow(2).sum().cpu()
+    for p, lam in ((model.domain, lambda_domain), (model.offsets, lambda_offset), (model.identity, lambda_identity)):
+        if p is not None:
+            total = total + 0.5 * lam * p.detach().float().pow(2).sum().cpu()
     return total
 
 

@@ -149,6 +149,8 @@ register(ModelEntry("text", lambda ctx: TextMeanBaseline(), "cosine(mean history
 register(ModelEntry("text-last", lambda ctx: TextLastBaseline(), "cosine(last history item's text, item text)"))
 register(ModelEntry("prerec", _zero_shot, "PreRec zero-shot: do(D) as D = 0, target popularity",
                     variant="prerec", curve=_prerec_curve, same_as=((0, "prerec"), ("all", "prerec-finetuned"))))
+register(ModelEntry("prerec-text", _zero_shot, "PreRec without item identity: items known by their text only "
+                    "(the paper's model)", variant="prerec-text"))
 register(ModelEntry("prerec-mc", _monte_carlo, "PreRec zero-shot, user tower averaged over draws of D",
                     variant="prerec"))
 register(ModelEntry("prerec-no-domain", _zero_shot, "ablation: pre-trained without D", variant="prerec-no-domain"))

@@ -5,6 +5,7 @@ Layout of ``prerec pretrain --out RUN``::
     RUN/config.json          format, training config, model config, sources, encoder (identifies the run)
     RUN/domains.json         per source domain: name, spec, role, catalog size, D row, offset rows
     RUN/item_ids.json        per source domain: its item ids in catalog order (the id maps)
+    RUN/identity.json        the identity vocabulary (key space and item id of each identity row, support)
     RUN/encoder.json         encoder spec, identity and dimension; embedding post-processing kind
     RUN/postprocess.safetensors   the fitted embedding post-processing state
     RUN/metrics.jsonl        one JSON line per finished epoch (loss, lr, instances/s, validation)
@@ -27,6 +28,7 @@ import torch
 from prerec.checkpoint import load_model_tensors, load_tensors
 from prerec.config import TrainConfig
 from prerec.data.domain import Domain
+from prerec.data.identity import Identity
 from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
 from prerec.errors import PrerecError
 from prerec.model import ModelConfig, PreRec
@@ -65,6 +67,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     selection: dict = field(default_factory=dict)  # a refit run: how its number of epochs was chosen
     epoch: int = 0  # the epoch whose weights the run holds (the trainer's choice)
+    identity: Identity | None = None  # the vocabulary of the model's identity table (item_identity on)
 
     # ---- domains ------------------------------------------------------------------------------
 
@@ -93,6 +96,13 @@ class Run:
         base = int(self.model.offset_base[k]) if self.model.cfg.n_domains else 0
         index = {str(i): j for j, i in enumerate(self.item_ids[name])}
         return np.array([base + index[str(i)] if str(i) in index else -1 for i in item_ids], dtype=np.int64)
+
+    def identity_rows(self, domain: Domain) -> np.ndarray | None:
+        """Identity row of each item of ``domain``'s catalog (-1: text only), matched only within the
+        domain's declared key space; ``None`` when the model has no identity table."""
+        if self.model.identity is None or self.identity is None:
+            return None
+        return self.identity.lookup(domain)
 
     def source_item_ids(self) -> dict[str, np.ndarray]:
         """Item ids of every trained source domain (evaluation's ``unseen`` subset)."""
@@ -156,6 +166,21 @@ def read_json(path: Path) -> object:
         raise PrerecError(f"{path}: not valid JSON ({exc})") from None
 
 
+def identity_json(identity: Identity) -> dict:
+    """The identity vocabulary as JSON: row v is (spaces[v], item_ids[v]), with its support."""
+    return {"spaces": [str(s) for s in identity.spaces], "item_ids": [str(i) for i in identity.item_ids],
+            "support": [int(n) for n in identity.support]}
+
+
+def read_identity(path: Path) -> Identity:
+    data = read_json(path)
+    try:
+        return Identity(np.asarray(data["spaces"], dtype=object), np.asarray(data["item_ids"], dtype=object),
+                        np.asarray(data["support"], dtype=np.int64))
+    except (KeyError, TypeError) as exc:
+        raise PrerecError(f"{path}: not an identity vocabulary ({exc})") from None
+
+
 def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
     """Load a run directory written by ``prerec pretrain`` (the best epoch's weights)."""
     path = Path(run_dir)
@@ -186,8 +211,9 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     if (path / "metrics.jsonl").exists():
         history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
     selection = read_json(path / "selection.json") if (path / "selection.json").exists() else {}
+    identity = read_identity(path / "identity.json") if (path / "identity.json").exists() else None
     run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history, selection,
-              int(meta.get("epoch", 0)))
+              int(meta.get("epoch", 0)), identity)
     if device is not None:
         run.to(device)
     return run

@@ -1,6 +1,6 @@
 """The one place PreRec's scores are computed, for every inference mode and every caller.
 
-    V_j = W x_j (+ e_j in-domain)              item_vectors
+    V_j = W x_j + a_id(j) (+ e_j in-domain)    item_vectors
     U   = sum_d w_d f(V_hist + D_d)            user_vectors   (the intervention gives the draws d)
     Z_j = g(F_j(day))                          popularity_scores
     s   = U . V_j + Z_j                        combine
@@ -91,11 +91,14 @@ class Scorer:
         return torch.as_tensor(np.ascontiguousarray(a, dtype=dtype), device=self.device)
 
     @torch.no_grad()
-    def item_vectors(self, x: np.ndarray | torch.Tensor, offset_rows: np.ndarray | None = None) -> torch.Tensor:
-        """V ``(n, H)`` from text embeddings ``(n, F)``; ``offset_rows`` adds e_j (-1: none)."""
+    def item_vectors(self, x: np.ndarray | torch.Tensor, offset_rows: np.ndarray | None = None,
+                     identity_rows: np.ndarray | None = None) -> torch.Tensor:
+        """V ``(n, H)`` from text embeddings ``(n, F)``; ``offset_rows`` adds e_j and
+        ``identity_rows`` the item identity a_v (-1: none)."""
         self.model.eval()
         rows = None if offset_rows is None else self._tensor(offset_rows, np.int64)
-        return self.model.item_vectors(self._tensor(x, np.float32), rows)
+        ident = None if identity_rows is None else self._tensor(identity_rows, np.int64)
+        return self.model.item_vectors(self._tensor(x, np.float32), rows, ident)
 
     @torch.no_grad()
     def user_vectors(self, vectors: np.ndarray | torch.Tensor, histories: np.ndarray, lengths: np.ndarray,

@@ -102,13 +102,18 @@ class Identity:
     def lookup(self, domain: Domain) -> np.ndarray:
         """Identity of each item of ``domain``'s catalog (-1: none), by its declared key space only."""
         out = np.full(domain.n_items, -1, dtype=np.int64)
-        if domain.id_space is None:
-            return out
-        rows = np.flatnonzero(self.spaces == domain.id_space)
+        # a domain without a declared space only matches rows fine-tuning gave its own items
+        space = domain.id_space if domain.id_space is not None else own_space(domain.name)
+        rows = np.flatnonzero(self.spaces == space)
         if len(rows):
             found = pd.Index(self.item_ids[rows]).get_indexer(domain.item_ids)
             out[found >= 0] = rows[found[found >= 0]]
         return out
+
+
+def own_space(name: str) -> str:
+    """The key space of a domain's items that no other domain shares (fine-tuning's new rows)."""
+    return f"domain:{name}"
 
 
 def _names(names: Sequence[str], most: int = 8) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from prerec.baselines.sasrec import SASRecConfig
 from prerec.config import FinetuneConfig, build_config
 from prerec.data.domain import Domain
+from prerec.data.identity import build_identity
 from prerec.data.instances import make_instances
 from prerec.data.readers import load_domains
 from prerec.data.split import split_users
@@ -60,6 +61,7 @@ class Benchmark:
         self.timings: dict[str, float] = {}
         self.pretraining: dict[str, dict] = {}
         self.dropped_sources: list[str] = []
+        self.not_applicable: dict[str, str] = {}  # model -> why it does not apply (e.g. ids not shared)
         self.folds: list[Fold] = []
 
     # ---- pieces --------------------------------------------------------------------------------
@@ -102,12 +104,31 @@ class Benchmark:
             "select_on": selection.get("select_on", run.config.select_on), "refit": bool(selection),
             "history": run.history, "selection": selection}
 
-    def context(self, run: Run | None, n: int | str | None = None) -> ModelContext:
+    def prepare_sources(self, fold: Fold, runs: dict[str, Run], domains: dict[str, Domain]) -> list:
+        """The fold's sources, prepared as the targets are (only for models built from their logs)."""
+        wanted = [*self.cfg.models, *(self.cfg.incremental_models if self.cfg.incremental else [])]
+        if not any(MODELS[n].needs_sources for n in wanted):
+            return []
+        return self.prepare_targets(Fold(fold.name, fold.sources, []), runs, domains)
+
+    def applicable(self, name: str, sources: list) -> bool:
+        """Whether ``name`` applies to this fold (id-based models need shared ids); records why not."""
+        if not MODELS[name].needs_sources:
+            return True
+        try:
+            build_identity(sources, required=True)
+        except PrerecError as exc:
+            self.not_applicable[name] = str(exc)
+            log.info("%s: n/a (%s)", name, exc)
+            return False
+        return True
+
+    def context(self, run: Run | None, n: int | str | None = None, sources: list | None = None) -> ModelContext:
         """What the registry builds a model from (``n``: target training instances, None/"all": all)."""
         sasrec = SASRecConfig(**{**self.cfg.sasrec, "seed": self.cfg.seed, "progress": self.progress})
         finetune = FinetuneConfig.from_dict({"progress": self.progress, **self.cfg.finetune})
         return ModelContext(run=run, mc=dict(self.cfg.mc), finetune=finetune, sasrec=sasrec,
-                            n=None if n in (None, "all") else int(n))
+                            n=None if n in (None, "all") else int(n), sources=list(sources or []))
 
     # ---- the run ---------------------------------------------------------------------------------
 
@@ -135,8 +156,9 @@ class Benchmark:
         for t in targets:
             self.n_train[t.name] = len(make_instances(t.split.train))
         source_items = {str(i) for s in fold.sources for i in domains[s].item_ids}
-        models = {name: MODELS[name].build(self.context(runs.get(MODELS[name].variant)))
-                  for name in self.cfg.models}
+        sources = self.prepare_sources(fold, runs, domains)
+        models = {name: MODELS[name].build(self.context(runs.get(MODELS[name].variant), sources=sources))
+                  for name in self.cfg.models if self.applicable(name, sources)}
         t0 = time.perf_counter()
         exp = Experiment(targets, models, self.eval_cfg, source_items)
 
@@ -146,13 +168,13 @@ class Benchmark:
 
         exp.run(on_result=keep)
         self.timings[f"main/{fold.name}"] = time.perf_counter() - t0
-        self.run_curve(fold, runs, targets, source_items, exp.results)
+        self.run_curve(fold, runs, targets, source_items, exp.results, sources)
 
     def run_curve(self, fold: Fold, runs: dict[str, Run], targets: list, source_items: set[str],
-                  main: Results) -> None:
+                  main: Results, sources: list) -> None:
         """The incremental curve; points equal to a main-table model reuse its ranks."""
         cfg = self.cfg
-        for model in cfg.incremental_models:
+        for model in [m for m in cfg.incremental_models if self.applicable(m, sources)]:
             entry = MODELS[model]
             same_as = dict(entry.same_as)
             for n in cfg.incremental:
@@ -162,7 +184,7 @@ class Benchmark:
                         if r.model == same_as[n]:
                             res.add(replace(r, model=model))
                     continue
-                spec = entry.curve(self.context(runs.get(entry.variant), n))
+                spec = entry.curve(self.context(runs.get(entry.variant), n, sources))
                 t0 = time.perf_counter()
 
                 def keep_point(r, res=res) -> None:
@@ -214,6 +236,7 @@ class Benchmark:
             "config": {k: v for k, v in vars(self.cfg).items() if k != "quick"},
             "folds": [vars(f) for f in folds],
             "sources_without_training_instances": self.dropped_sources,
+            "not_applicable": self.not_applicable,
             "results": self.main.summary(),
             "unseen": unseen,
             "incremental": curve,

@@ -9,8 +9,9 @@ def _f(v) -> str:
     return "-" if v is None or v != v else f"{v:.4f}"
 
 
-def summary_table(summary: dict, metric: str = "recall@k%") -> list[str]:
-    """A row per model: ``metric`` per domain, then the means of every metric."""
+def summary_table(summary: dict, metric: str = "recall@k%", not_applicable: dict | None = None) -> list[str]:
+    """A row per model: ``metric`` per domain, then the means of every metric; a row "n/a" for
+    each model that does not apply (e.g. id-based baselines where ids are not shared)."""
     domains = [d for d in summary if d != "mean"]
     models = list(summary.get("mean", {}))
     head = ["model", *domains, *[f"mean {label}" for _, label in METRICS], "instances"]
@@ -20,6 +21,8 @@ def summary_table(summary: dict, metric: str = "recall@k%") -> list[str]:
         row = [m, *[_f(summary[d].get(m, {}).get(metric)) for d in domains],
                *[_f(mean.get(k)) for k, _ in METRICS], f"{mean.get('instances', 0):,}"]
         lines.append("| " + " | ".join(row) + " |")
+    for m in not_applicable or {}:
+        lines.append("| " + " | ".join([m, *["n/a"] * (len(head) - 1)]) + " |")
     return lines
 
 
@@ -48,8 +51,10 @@ def markdown_report(result: dict) -> str:
     for f in result["folds"]:
         out.append(f"- fold `{f['name']}`: targets {', '.join(f['targets'])}; {len(f['sources'])} source domain(s): "
                    + ", ".join(f["sources"]))
-    out += ["", "## Recall@K% per target, and means", "", *summary_table(result["results"]), ""]
-    out += ["## r-NDCG@K% per target", "", *summary_table(result["results"], "rndcg@k%"), ""]
+    na = result.get("not_applicable", {})
+    out += ["", "## Recall@K% per target, and means", "", *summary_table(result["results"], not_applicable=na), ""]
+    out += ["## r-NDCG@K% per target", "", *summary_table(result["results"], "rndcg@k%", na), ""]
+    out += [f"n/a `{m}`: {why}" for m, why in na.items()] + ([""] if na else [])
     unseen = result.get("unseen", {})
     if any(m.get("instances") for m in unseen.get("mean", {}).values()):
         out += ["## Unseen targets (item id in no source domain)", "", *summary_table(unseen), ""]

@@ -173,7 +173,7 @@ class Service:
         prepared = self.model.prepare(domain)
         emb = np.ascontiguousarray(prepared.item_emb, dtype=np.float32)
         ids = np.asarray(domain.item_ids, dtype=object)
-        vectors = np.ascontiguousarray(self.model.item_vectors(emb, name, ids), dtype=np.float32)
+        vectors = np.ascontiguousarray(self.model.item_vectors(emb, domain), dtype=np.float32)
         catalog = _Catalog(
             ids=Layered.of(ids), texts=Layered.of(domain.texts.to_numpy(dtype=object)), emb=Layered.of(emb),
             vectors=self.retriever.vectors(Layered.of(vectors)),

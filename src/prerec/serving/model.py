@@ -36,11 +36,13 @@ class ServingModel:
 
     def __init__(self, scorer: Scorer, embed: Callable[[list[str]], np.ndarray],
                  prepare: Callable[[Domain], PreparedDomain], name: str = "prerec",
-                 offset_rows: Callable[[str, np.ndarray], np.ndarray | None] | None = None) -> None:
+                 offset_rows: Callable[[str, np.ndarray], np.ndarray | None] | None = None,
+                 identity_rows: Callable[[Domain], np.ndarray | None] | None = None) -> None:
         self.scorer = scorer
         self._embed = embed
         self._prepare = prepare
         self._offset_rows = offset_rows
+        self._identity_rows = identity_rows
         self._embed_lock = threading.Lock()  # text encoders are not promised to be thread-safe
         self.name = name
         self.max_history = int(scorer.max_history)
@@ -62,7 +64,7 @@ class ServingModel:
             return run.transform.apply(run.encoder.encode(texts))
 
         model = cls(Scorer(run.model, intervention.draws), embed, run.prepare, name=str(run_dir),
-                    offset_rows=intervention.offset_rows)
+                    offset_rows=intervention.offset_rows, identity_rows=intervention.identity_rows)
         model.run = run
         return model
 
@@ -76,13 +78,15 @@ class ServingModel:
         with self._embed_lock:
             return self._prepare(domain)
 
-    def item_vectors(self, emb: np.ndarray, domain: str | None = None,
-                     item_ids: np.ndarray | None = None) -> np.ndarray:
-        """V ``(n, H)`` float32; with ``item_ids`` of ``domain``'s catalog, in-domain offsets apply."""
-        rows = None
-        if self._offset_rows is not None and item_ids is not None:
-            rows = self._offset_rows(domain, item_ids)
-        return self.scorer.item_vectors(np.asarray(emb, np.float32), rows).float().cpu().numpy()
+    def item_vectors(self, emb: np.ndarray, domain: Domain | None = None) -> np.ndarray:
+        """V ``(n, H)`` float32; for ``domain``'s whole catalog (``emb`` in catalog order) the items'
+        identities and, in-domain, their offsets apply; without it the vectors are text only."""
+        rows = ident = None
+        if domain is not None and self._offset_rows is not None:
+            rows = self._offset_rows(domain.name, domain.item_ids)
+        if domain is not None and self._identity_rows is not None:
+            ident = self._identity_rows(domain)
+        return self.scorer.item_vectors(np.asarray(emb, np.float32), rows, ident).float().cpu().numpy()
 
     def user_vectors(self, vectors: np.ndarray, histories: np.ndarray, lengths: np.ndarray,
                      domain: str | None = None) -> np.ndarray:

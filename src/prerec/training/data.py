@@ -119,8 +119,11 @@ class Corpus:
     """The training parts as flat arrays, plus the sampler and batch builder."""
 
     def __init__(self, parts: list[Part], item_base: np.ndarray, n_negatives: int, max_history: int,
-                 *, layout: str = "sequence", domain_balanced: bool = True, x_base: int = 0) -> None:
+                 *, layout: str = "sequence", domain_balanced: bool = True, x_base: int = 0,
+                 identity_of: np.ndarray | None = None) -> None:
         self.parts = parts
+        self.identity_of = identity_of  # identity row of each global item id (-1: none); None: no identity
+        self.identity = None  # the vocabulary behind identity_of (set by whoever builds the corpus)
         self.x_base = x_base  # row of X = global item id - x_base
         self.layout = layout
         self.n_negatives = n_negatives
@@ -320,6 +323,8 @@ class Corpus:
             "neg_pop": pinv[t_pop.size:].reshape(n_pop.shape),
             **extra,
         }
+        if self.identity_of is not None:
+            arrays["identity"] = self.identity_of[uniq]
         batch = {k: to_device(v, device) for k, v in arrays.items()}
         batch["x"] = X[batch["rows"] - self.x_base] if X.device == device else \
             X[torch.from_numpy(uniq - self.x_base)].to(device)

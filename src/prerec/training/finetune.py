@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from prerec.config import FinetuneConfig, TrainConfig
+from prerec.data.identity import Identity, own_space
 from prerec.data.instances import make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
@@ -33,21 +34,41 @@ from prerec.training.validation import ValidationSet, validate
 log = logging.getLogger(__name__)
 
 
-def grow_model(model: PreRec, n_new_items: int) -> PreRec:
-    """A copy of ``model`` with one more domain: D row and offsets of ``n_new_items`` items, all 0."""
+def grow_model(model: PreRec, n_new_items: int, n_new_identities: int = 0) -> PreRec:
+    """A copy of ``model`` with one more domain: D row and offsets of ``n_new_items`` items, and
+    ``n_new_identities`` more identity rows, all 0."""
     cfg = copy.deepcopy(model.cfg)
     cfg.domain_items = [*cfg.domain_items, int(n_new_items)]
+    cfg.identity_items = cfg.identity_items + int(n_new_identities) if cfg.item_identity else 0
     new = PreRec(cfg).to(next(model.parameters()).device)
     state = model.state_dict()
     with torch.no_grad():
         for name, p in new.state_dict().items():
             old = state[name]
-            if name in ("offsets", "domain"):
+            if name in ("offsets", "domain", "identity"):
                 p.zero_()
                 p[: old.shape[0]] = old
             else:
                 p.copy_(old)
     return new
+
+
+def grow_identity(run: Run, target: PreparedDomain) -> tuple[Identity | None, np.ndarray | None]:
+    """The run's identity vocabulary grown by the target's items it does not know, and the
+    identity row of every target item: target items learn identity from the target's log (with
+    the same prior), those the sources knew start from what the sources said."""
+    rows = run.identity_rows(target.domain)
+    if rows is None:
+        return None, None
+    new = rows < 0
+    space = target.domain.id_space or own_space(target.name)
+    rows = rows.copy()
+    rows[new] = len(run.identity) + np.arange(int(new.sum()))
+    old = run.identity
+    grown = Identity(np.r_[old.spaces, np.full(int(new.sum()), space, dtype=object)],
+                     np.r_[old.item_ids, np.asarray(target.domain.item_ids, dtype=object)[new]],
+                     np.r_[old.support, np.zeros(int(new.sum()), np.int64)])
+    return grown, rows
 
 
 def _finetune_config(run: Run, ft: FinetuneConfig) -> TrainConfig:
@@ -79,19 +100,22 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
         inst = inst.first(int(n_instances))
     if len(inst) == 0:
         raise PrerecError(f"fine-tuning on {target.name!r}: no training instances (N = {n_instances})")
-    model = grow_model(run.model, target.n_items)
+    identity, rows = grow_identity(run, target)
+    n_new = 0 if identity is None else len(identity) - len(run.identity)
+    model = grow_model(run.model, target.n_items, n_new)
     k = model.cfg.n_domains - 1
     base = int(model.offset_base[k])
     device = next(model.parameters()).device
+    identity_of = None if rows is None else np.r_[np.full(base, -1, np.int64), rows]
     corpus = Corpus([Part(target, inst, k)], np.array([base]), cfg.n_negatives, cfg.model.max_history,
-                    layout=cfg.batch_layout, x_base=base)
+                    layout=cfg.batch_layout, x_base=base, identity_of=identity_of)
     X = torch.from_numpy(np.ascontiguousarray(target.item_emb, dtype=np.float32)).to(device)
     optimizer = make_optimizer(model, cfg, len(inst))
     sources = [*run.sources, SourceInfo(target.name, target.domain.source or target.name, "finetune",
                                         target.n_items, k, len(inst))]
     item_ids = {**run.item_ids, target.name: target.domain.item_ids}
     new_run = Run(cfg, model, run.encoder_spec, run.encoder_identity, sources, item_ids,
-                  run.postprocess_state, None, [])
+                  run.postprocess_state, None, [], identity=identity)
     vset = [ValidationSet.build(target, "in-domain", cfg.valid_max_instances, cfg.seed, cfg.model.max_history)]
     has_valid = len(vset[0]) > 0
 

@@ -102,23 +102,20 @@ class BestEpoch:
         return True
 
 
-def prior_decay(cfg: TrainConfig, n_train: int) -> tuple[float, float]:
-    """Adam weight decay on (D, e) that realises the priors in the configured form."""
-    if cfg.prior_form == "map":
-        n = max(int(n_train), 1)
-        return cfg.lambda_domain / n, cfg.lambda_offset / n
-    return cfg.lambda_domain, cfg.lambda_offset
+def prior_decay(cfg: TrainConfig, n_train: int) -> dict[str, float]:
+    """Adam weight decay per prior group that realises the priors: D and e in the configured form,
+    the identity table a always as MAP (its weight against the summed likelihood is lambda_A)."""
+    n = max(int(n_train), 1)
+    scale = 1.0 / n if cfg.prior_form == "map" else 1.0
+    return {"domain": cfg.lambda_domain * scale, "offsets": cfg.lambda_offset * scale,
+            "identity": cfg.lambda_identity / n, "rest": 0.0}
 
 
 def make_optimizer(model: PreRec, cfg: TrainConfig, n_train: int, lr: float | None = None) -> torch.optim.Adam:
-    """Adam with weight decay (= the Gaussian priors) on D and e only."""
-    decay_domain, decay_offset = prior_decay(cfg, n_train)
-    dom, off, rest = model.prior_parameters()
-    groups = [{"params": rest, "weight_decay": 0.0}]
-    if dom:
-        groups.append({"params": dom, "weight_decay": decay_domain})
-    if off:
-        groups.append({"params": off, "weight_decay": decay_offset})
+    """Adam with weight decay (= the Gaussian priors) on D, e and a only."""
+    decay, params = prior_decay(cfg, n_train), model.prior_parameters()
+    groups = [{"params": params[name], "weight_decay": decay[name]}
+              for name in ("rest", "domain", "offsets", "identity") if params[name]]
     return torch.optim.Adam(groups, lr=cfg.lr if lr is None else lr, fused=True)
 
 
@@ -284,7 +281,7 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
             "epoch": epoch + 1, "lr": lr, "loss": state.epoch_loss / max(state.epoch_targets, 1),
             "instances": state.epoch_targets, "steps": state.step, "seconds": round(seconds, 3),
             "instances_per_s": round(done / max(seconds, 1e-9), 1),
-            "prior_penalty": float(prior_penalty(model, cfg.lambda_domain, cfg.lambda_offset)),
+            "prior_penalty": float(prior_penalty(model, cfg.lambda_domain, cfg.lambda_offset, cfg.lambda_identity)),
             "domain_rms": None if model.domain is None else float(model.domain.detach().float().pow(2).mean().sqrt()),
         }
         _end_epoch(model, cfg, state, record, hooks, best, world, device)

@@ -35,12 +35,13 @@ from prerec.checkpoint import (
 )
 from prerec.config import TrainConfig
 from prerec.data.domain import Domain
+from prerec.data.identity import build_identity
 from prerec.data.instances import make_instances
 from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
 from prerec.errors import PrerecError
 from prerec.intervention import PreRecRecommender
 from prerec.model import PreRec
-from prerec.run import RUN_FORMAT, Run, SourceInfo, read_json, resolve_device, run_identity
+from prerec.run import RUN_FORMAT, Run, SourceInfo, identity_json, read_json, resolve_device, run_identity
 from prerec.text import embed_catalog, get_encoder
 from prerec.text.postprocess import EmbeddingTransform
 from prerec.training.data import Corpus, Part
@@ -107,19 +108,12 @@ def prepare_sources(domains: list[Domain], cfg: TrainConfig, encoder, world: Wor
     return prepared, {k: np.asarray(v) for k, v in transform.state_dict().items()}
 
 
-def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str] | None = None):
-    """Sources, parts, model and corpus for pre-training on ``prepared``."""
-    names = [p.name for p in prepared]
-    unknown = [n for n in cfg.select_on if n not in names]
-    if unknown:
-        raise PrerecError(f"config key 'select_on': {', '.join(unknown)} not among the sources ({', '.join(names)})")
-    specs = specs or names
-    if not [p for p in prepared if p.name not in cfg.select_on]:
-        raise PrerecError("every source domain is held out by 'select_on': nothing left to train on")
+def _parts(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str]) -> tuple[list[SourceInfo], list[Part]]:
+    """Each source's role (trained on, held out to select on, skipped) and the training parts."""
     sources, parts = [], []
     k = 0
     for p, spec in zip(prepared, specs, strict=True):
-        inst = make_instances(p.split.train)
+        inst = make_instances(p.split.train if cfg.source_users == "train" else p.domain.sequences)
         if p.name in cfg.select_on:
             sources.append(SourceInfo(p.name, spec, "select", p.n_items, -1, 0))
             continue
@@ -133,13 +127,30 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
         k += 1
     if not parts:
         raise PrerecError("no source domain has a training instance (users with at least 2 interactions)")
+    return sources, parts
+
+
+def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str] | None = None):
+    """Sources, parts, model and corpus for pre-training on ``prepared`` (``corpus.identity``: the
+    identity vocabulary over the trained sources when ``item_identity`` is on)."""
+    names = [p.name for p in prepared]
+    unknown = [n for n in cfg.select_on if n not in names]
+    if unknown:
+        raise PrerecError(f"config key 'select_on': {', '.join(unknown)} not among the sources ({', '.join(names)})")
+    specs = specs or names
+    if not [p for p in prepared if p.name not in cfg.select_on]:
+        raise PrerecError("every source domain is held out by 'select_on': nothing left to train on")
+    sources, parts = _parts(prepared, cfg, specs)
     train_prepared = [p.prepared for p in parts]
+    identity = build_identity(train_prepared, required=True) if cfg.model.item_identity else None
     dim = int(prepared[0].item_emb.shape[1])
     torch.manual_seed(cfg.seed)  # the initial weights are a function of the seed
-    model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared]))
+    model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared], len(identity) if identity else 0))
     base = model.offset_base.numpy()
+    identity_of = None if identity is None else np.concatenate([identity.maps[p.name] for p in train_prepared])
     corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.model.max_history, layout=cfg.batch_layout,
-                    domain_balanced=cfg.domain_balanced)
+                    domain_balanced=cfg.domain_balanced, identity_of=identity_of)
+    corpus.identity = identity
     X = torch.from_numpy(np.concatenate([p.item_emb for p in train_prepared]).astype(np.float32))
     return sources, parts, model, corpus, X
 
@@ -266,7 +277,7 @@ def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | No
     optimizer = make_optimizer(model, cfg, corpus.total_instances)
     state, best = TrainState(), BestEpoch()
     run = Run(cfg, model, cfg.encoder, encoder.identity, sources, {p.name: p.domain.item_ids for p in prepared},
-              post_state, out_path)
+              post_state, out_path, identity=corpus.identity)
     created = False
     if out_path is not None and world.main:
         ckpt = out_path / "checkpoint.safetensors"
@@ -301,6 +312,8 @@ def write_run_files(out: Path, run: Run, identity: dict) -> None:
     """config.json (last: it marks the directory as a run), domains, id maps, encoder, post-processing."""
     write_json_atomic(out / "domains.json", [s.to_dict() for s in run.sources])
     write_json_atomic(out / "item_ids.json", {k: [str(i) for i in v] for k, v in run.item_ids.items()})
+    if run.identity is not None:
+        write_json_atomic(out / "identity.json", identity_json(run.identity))
     write_json_atomic(out / "encoder.json", {
         "spec": run.encoder_spec, "identity": run.encoder_identity,
         "dim": run.model.cfg.text_dim, "postprocess": run.config.embedding_postprocess,
