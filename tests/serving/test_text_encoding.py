@@ -56,7 +56,7 @@ def test_pool_timeout_stops_the_job_after_its_chunk():
         return np.zeros((len(texts), 2), np.float32)
 
     pool = TextPool(slow, workers=1, queue=0, timeout=0.25, chunk=2)
-    with pytest.raises(EncoderBusy, match="longer than 0.25s"):
+    with pytest.raises(EncoderBusy, match=r"longer than 0\.25s"):
         pool.encode([f"t{n}" for n in range(40)])
     time.sleep(0.4)
     assert sum(chunks) <= 10  # 20 chunks asked for; it stopped after the one running at the timeout
