@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from serving_helpers import DAY0, counting, tiny_domain, tiny_model
 
 from prerec.data.domain import SECONDS_PER_DAY
-from prerec.serving import Event, Service, Text, UnknownItemError
+from prerec.serving import Event, RequestError, Service, Text, UnknownItemError
 from prerec.serving.app import create_app
 from prerec.serving.store import EventStore
 
@@ -56,6 +56,8 @@ def test_delete_added_and_catalog_items(tmp_path):
             s.delete_item("tiny", gone)
     with pytest.raises(UnknownItemError):
         s.delete_item("tiny", "never-there")
+    with pytest.raises(RequestError, match="surrogate"):
+        s.add_items("tiny", {"bad": "mug \udc80"})
     # adding the id again brings it back with its new text
     assert s.add_items("tiny", {"NEW-1": "blue teapot"})["added"] == 1
     assert "NEW-1" in every_item(s, [ids[0]])
@@ -140,5 +142,7 @@ def test_http_delete(tmp_path):
         assert c.delete(f"/domains/tiny/items/{ids[2]}").json()["catalog_item"]
         assert c.post("/recommend", json={"domain": "tiny", "history": [ids[2]]}).status_code == 404
         assert c.delete("/domains/nowhere/items/x").status_code == 404
-        assert c.get("/domains/tiny").json()["n_deleted_items"] == 2
+        assert c.put("/domains/tiny/items", json={"items": [{"item_id": "a/b c", "text": "a jar"}]}).status_code == 200
+        assert c.delete("/domains/tiny/items/a%2Fb%20c").json()["deleted"] == "a/b c"
+        assert c.get("/domains/tiny").json()["n_deleted_items"] == 3
     s.close()

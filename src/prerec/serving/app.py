@@ -171,6 +171,6 @@ def _write_routes(app: FastAPI, service: Service, m: RequestModels, limits: Limi
     def put_items(domain: DomainName, req: m.Items) -> ItemsResponse:
         return ItemsResponse(**service.add_items(domain, [(i.item_id, i.text) for i in req.items]))
 
-    @app.delete("/domains/{domain}/items/{item_id}", response_model=DeleteResponse)
+    @app.delete("/domains/{domain}/items/{item_id:path}", response_model=DeleteResponse)  # ids may hold "/"
     def delete_item(domain: DomainName, item_id: ItemId) -> DeleteResponse:
         return DeleteResponse(**service.delete_item(domain, item_id))

@@ -1,7 +1,7 @@
 """Text encoding for the service: a bounded pool with a timeout, one encoder window per text.
 
 Raw item texts (in histories, in added items) are encoded by the run's text encoder, which is
-slow (multilingual-e5-small: about a second per 512-token window on a busy 2-core CPU) and not
+slow (multilingual-e5-small: 0.5-2 s per 512-token window on a busy 2-core CPU) and not
 promised to be thread-safe. Before this module, texts were encoded window by window in the
 request's thread behind one lock: a few long texts stalled every other text request, and ~45
 queued requests filled the worker pool so that ``/healthz`` and id-only requests timed out.

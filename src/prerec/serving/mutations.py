@@ -50,6 +50,11 @@ class CatalogMutations:
                 raise RequestError(f"item {n}: item_id must be a non-empty string")
             if not isinstance(text, str) or not text.strip():
                 raise RequestError(f"item {n} ({excerpt(item_id)}): text must be a non-empty string")
+            if not (item_id + text).isascii():
+                try:
+                    (item_id + text).encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise RequestError(f"item {n} ({excerpt(item_id)}): holds a lone surrogate") from exc
             latest[item_id] = text
         return self._upsert(state, list(latest), list(latest.values()), persist=True)
 
