@@ -84,6 +84,12 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         proc.wait(timeout=10)
 
 
+def assert_refused(c: httpx.Client, url: str, event: dict) -> None:
+    """Without the key nothing is written; over a limit neither."""
+    assert httpx.post(f"{url}/events", json={"domain": "tiny", "events": [event]}, timeout=10).status_code == 401
+    assert c.post("/events", json={"domain": "tiny", "events": [event] * 51}).status_code == 422
+
+
 def test_serve_bad_input_exits_2(tmp_path, capsys, target_dir):
     assert main(["serve", "--run", str(tmp_path / "nope"), "--target", f"x=canonical:{target_dir}",
                  "--port", str(free_port())]) == 2
@@ -108,11 +114,7 @@ def test_acknowledged_events_survive_kill_9(tiny_run, target_dir, tmp_path):
     proc = start_server(tiny_run, target_dir, db, port, log)
     try:
         with httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as c:
-            # without the key nothing is written; over a limit neither
-            assert httpx.post(f"{url}/events", json={"domain": "tiny", "events": [
-                {"user_id": "x", "item_id": items[0], "timestamp": yesterday}]}, timeout=10).status_code == 401
-            assert c.post("/events", json={"domain": "tiny", "events": [
-                {"user_id": "x", "item_id": items[0], "timestamp": yesterday}] * 51}).status_code == 422
+            assert_refused(c, url, {"user_id": "x", "item_id": items[0], "timestamp": yesterday})
             # phase 1: an added item and keyless events (yesterday: they change today's popularity)
             r = c.put("/domains/tiny/items", json={"items": [{"item_id": "NEW-1", "text": "glow in the dark mug"}]})
             assert r.status_code == 200, r.text
