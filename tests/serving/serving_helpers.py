@@ -47,3 +47,48 @@ def tiny_model(seed: int = 0, hidden: int = 32):
     module = PreRec(cfg)
     enc = HashEncoder(64)
     return ServingModel.from_module(module, enc.encode, lambda d: prepare_domain(d, enc.encode(d.texts.tolist())))
+
+
+def counting(model, delay: float = 0.0):
+    """Wrap ``model``'s text pipeline: record every batch of texts it encodes (and sleep
+    ``delay`` seconds per text, to stand in for a slow neural encoder)."""
+    import time
+
+    inner = model._embed
+    model.encoded: list[list[str]] = []
+
+    def embed(texts: list[str]):
+        model.encoded.append(list(texts))
+        if delay:
+            time.sleep(delay * len(texts))
+        return inner(texts)
+
+    model._embed = embed
+    return model
+
+
+class LiveServer:
+    """A uvicorn server for ``app`` in a thread of this process, on 127.0.0.1 (bounded waits)."""
+
+    def __init__(self, app, port: int) -> None:
+        import threading
+
+        import uvicorn
+
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "uvicorn did not start within 30 s"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

@@ -1,7 +1,8 @@
 """Acknowledged events survive ``kill -9`` of a real ``prerec serve`` process: none lost, none doubled.
 
 One uvicorn process on 127.0.0.1 (started twice on the same database), a tiny run pre-trained
-for one epoch on two tiny domains (hash:64 text), bounded waits everywhere.
+for one epoch on two tiny domains (hash:64 text), bounded waits everywhere. The server runs
+with API keys (from the environment) and non-default limits, as in production.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from shared_data import free_port
 
 TODAY = DAY0 + 45
 START_TIMEOUT = 90.0
+KEY = "durability-test-key-0123456789"
+AUTH = {"X-API-Key": KEY}
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,10 @@ def target_dir(tmp_path_factory) -> Path:
 def start_server(run: Path, target: Path, db: Path, port: int, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "import sys; from prerec.cli import main; sys.exit(main())", "serve",
            "--run", str(run), "--target", f"tiny=canonical:{target}", "--host", "127.0.0.1",
-           "--port", str(port), "--db", str(db), "--retrieval", "hnsw"]
-    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+           "--port", str(port), "--db", str(db), "--retrieval", "hnsw", "--max-events", "50",
+           "--max-body-bytes", "65536", "--max-id-chars", "64"]
+    env = {**os.environ, "PREREC_API_KEYS": KEY}
+    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -77,6 +82,12 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def assert_refused(c: httpx.Client, url: str, event: dict) -> None:
+    """Without the key nothing is written; over a limit neither."""
+    assert httpx.post(f"{url}/events", json={"domain": "tiny", "events": [event]}, timeout=10).status_code == 401
+    assert c.post("/events", json={"domain": "tiny", "events": [event] * 51}).status_code == 422
 
 
 def test_serve_bad_input_exits_2(tmp_path, capsys, target_dir):
@@ -102,7 +113,8 @@ def test_acknowledged_events_survive_kill_9(tiny_run, target_dir, tmp_path):
     rec_body = {"domain": "tiny", "history": [items[0], "NEW-1"], "k": 10, "timestamp": today}
     proc = start_server(tiny_run, target_dir, db, port, log)
     try:
-        with httpx.Client(base_url=url, timeout=10.0) as c:
+        with httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as c:
+            assert_refused(c, url, {"user_id": "x", "item_id": items[0], "timestamp": yesterday})
             # phase 1: an added item and keyless events (yesterday: they change today's popularity)
             r = c.put("/domains/tiny/items", json={"items": [{"item_id": "NEW-1", "text": "glow in the dark mug"}]})
             assert r.status_code == 200, r.text
@@ -122,7 +134,7 @@ def test_acknowledged_events_survive_kill_9(tiny_run, target_dir, tmp_path):
         stop_flag = threading.Event()
 
         def writer():
-            with httpx.Client(base_url=url, timeout=5.0) as w:
+            with httpx.Client(base_url=url, timeout=5.0, headers=AUTH) as w:
                 for n in range(10_000):
                     if stop_flag.is_set():
                         return
@@ -159,7 +171,7 @@ def test_acknowledged_events_survive_kill_9(tiny_run, target_dir, tmp_path):
 
         # restart on the same database: state rebuilt, same answer as before the kill
         proc = start_server(tiny_run, target_dir, db, port, log)
-        with httpx.Client(base_url=url, timeout=10.0) as c:
+        with httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as c:
             info = c.get("/domains/tiny").json()
             assert info["n_events"] == acked_plain + len(stored_keys) and info["n_added_items"] == 1
             after = c.post("/recommend", json=rec_body).json()

@@ -248,7 +248,7 @@ def test_concurrent_reads_and_writes(domain, model):
 def client(tmp_path):
     d = tiny_domain()
     service = make_service(d, tiny_model(), store=tmp_path / "events.sqlite")
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as c:
         c.domain = d
         c.service = service
         yield c

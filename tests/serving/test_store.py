@@ -96,3 +96,26 @@ def test_store_transaction_is_atomic(tmp_path):
         store.append_events("de", [Event("u", "a", 1), Event("u", "b", "not a number")])  # type: ignore[arg-type]
     assert store.count_events() == 0
     assert store.append_events("de", [Event("u", "a", 1)]).tolist() == [True]  # usable afterwards
+
+
+def test_store_items_with_embeddings_and_tombstones(tmp_path):
+    path = tmp_path / "items.sqlite"
+    store = EventStore(path)
+    emb = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    store.put_items("de", [("n1", "first"), ("n2", "second"), ("n3", "third")], emb, "enc-A")
+    store.put_items("de", [("n4", "no embedding")])
+    store.delete_item("de", "n2")
+    store.delete_item("de", "catalog-9")  # a catalog item hidden: a tombstone of its own
+    store.set_embeddings("de", ["n4"], np.ones((1, 4), np.float32), "enc-B")
+    store.close()
+
+    again = EventStore(path)
+    rows = {r.item_id: r for r in again.item_rows("de")}
+    assert list(rows) == ["n1", "n2", "n3", "n4", "catalog-9"]  # order of first insertion
+    np.testing.assert_array_equal(rows["n3"].emb, emb[2])
+    assert rows["n1"].encoder == "enc-A" and rows["n4"].encoder == "enc-B"
+    assert rows["n2"].deleted and rows["n2"].emb is None and rows["n2"].text == "" and rows["catalog-9"].deleted
+    assert again.items("de") == [("n1", "first"), ("n3", "third"), ("n4", "no embedding")]
+    again.put_items("de", [("n2", "back again")], np.zeros((1, 4), np.float32), "enc-A")
+    assert [r.item_id for r in again.item_rows("de") if not r.deleted] == ["n1", "n2", "n3", "n4"]
+    again.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import time
 
 import numpy as np
 import pytest
@@ -81,10 +80,8 @@ def test_repository_id_from_the_hf_cache(tmp_path, monkeypatch, minilm, no_netwo
 def test_missing_weights_fail_fast_without_network(tmp_path, monkeypatch, no_network):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
-    start = time.perf_counter()
-    with pytest.raises(PrerecError) as err:
+    with pytest.raises(PrerecError) as err:  # no_network: any attempt to reach a hub fails the test
         get_encoder("sentence-transformers:sentence-transformers/stsb-xlm-r-multilingual")
-    assert time.perf_counter() - start < 5
     msg = str(err.value)
     assert "huggingface-cli download sentence-transformers/stsb-xlm-r-multilingual" in msg
     assert "HF_HOME" in msg and "save_pretrained" in msg and "\n" not in msg

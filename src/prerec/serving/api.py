@@ -7,18 +7,21 @@ batch-first recommendation (in the spirit of ``implicit``'s ``recommend``).
     recs = service.recommend("Germany", [["22423", "85123A"], [Text("red retrospot tea cup")]], k=10)
     recs.item_ids, recs.scores                           # (2, 10) each, best first
     service.add_items("Germany", {"NEW-1": "blue polka dot mug"})         # cold start
+    service.delete_item("Germany", "NEW-1")
     service.record("Germany", [Event("u1", "NEW-1", 1323993600)])          # popularity
 
 Attaching a domain encodes its item texts (no training). A history may mix catalog item ids
 and raw item texts (``Text(...)`` or ``{"text": ...}``) of items the catalog does not have:
-those are embedded on the fly (V = W x). Scores are U . V_j + g(F_j(today)) with the domain's
-popularity factors of "today" (docs/method.md: the 15 days before today, from the domain's
+those are embedded on the fly (V = W x), in a bounded pool of encoder threads, each cut to
+one encoder window (serving/encoding.py). Scores are U . V_j + g(F_j(today)) with the domain's
+popularity factors of "today" (docs/method.md, "Popularity factors": the 15 days before today, from the domain's
 log plus every event recorded since), so recorded events change the next request's ranking
 from the day after they happened (today's events are outside today's window, as in training).
 
 Concurrency: request threads read immutable snapshots without locks; every mutation (added
-items, recorded events) runs under its domain's lock, is made durable first (when a store is
-given) and then publishes a new snapshot.
+or deleted items, recorded events) runs under its domain's lock, is made durable first (when a
+store is given) and then publishes a new snapshot. The catalog mutations live in
+serving/mutations.py.
 """
 
 from __future__ import annotations
@@ -36,11 +39,15 @@ from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
+from prerec.serving.encoding import TextPool, text_identity, window_cutter
 from prerec.serving.histories import HistoryEntry, RequestError, Text, UnknownItemError, history_vectors
 from prerec.serving.layered import Layered
+from prerec.serving.limits import MAX_TIMESTAMP
 from prerec.serving.model import ServingModel
+from prerec.serving.mutations import CatalogMutations
 from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
 from prerec.serving.store import Event, EventStore
+from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +97,21 @@ class _Catalog:
     vectors: ItemVectors  # V (n, H) and the retrieval index
     base_index: dict[str, int]  # id -> row of the base rows (shared between versions, never mutated)
     added_index: dict[str, int]  # id -> row of items added since the base was built (copied on write)
+    hidden: frozenset[int] = frozenset()  # rows of deleted items (never recommended, never looked up)
 
     @property
     def n(self) -> int:
         return self.ids.n
 
-    def lookup(self, item_id: str) -> int | None:
+    def row_of(self, item_id: str) -> int | None:
+        """The item's row, deleted or not."""
         j = self.added_index.get(item_id)
         return self.base_index.get(item_id) if j is None else j
+
+    def lookup(self, item_id: str) -> int | None:
+        """The row of a current (not deleted) item."""
+        j = self.row_of(item_id)
+        return None if j in self.hidden else j
 
 
 @dataclass(frozen=True)
@@ -127,19 +141,27 @@ def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
                          None if e.get("event_id") is None else str(e["event_id"]))
         except KeyError as exc:
             raise RequestError(f"{where}: missing field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RequestError(f"{where}: timestamp must be an integer (unix seconds)") from exc
     try:
         return Event(str(e[0]), str(e[1]), int(e[2]), str(e[3]) if len(e) > 3 and e[3] is not None else None)
     except (TypeError, ValueError, IndexError) as exc:
         raise RequestError(f"{where}: expected (user_id, item_id, timestamp[, event_id])") from exc
 
 
-class Service:
-    """A loaded model serving any number of attached target domains (thread-safe)."""
+class Service(CatalogMutations):
+    """A loaded model serving any number of attached target domains (thread-safe).
+
+    Raw texts are encoded in a bounded pool (``encode_workers`` threads, ``encode_queue`` jobs
+    waiting, ``encode_timeout`` seconds; ``EncoderBusy`` beyond), each cut to one encoder
+    window and to ``max_text_chars`` characters.
+    """
 
     def __init__(self, model: ServingModel, *, retrieval: str | Retriever = "exact",
                  store: EventStore | str | Path | None = None, clock: Callable[[], float] = time.time,
                  max_history_items: int = MAX_HISTORY_ITEMS, max_k: int = MAX_K,
-                 compact_fraction: float = 0.125) -> None:
+                 compact_fraction: float = 0.125, max_text_chars: int = 10_000, encode_workers: int = 1,
+                 encode_queue: int = 8, encode_timeout: float = 30.0) -> None:
         self.model = model
         self.retriever = make_retriever(retrieval) if isinstance(retrieval, str) else retrieval
         self.store = EventStore(store) if isinstance(store, str | Path) else store
@@ -149,6 +171,10 @@ class Service:
         self.compact_fraction = float(compact_fraction)
         self._domains: dict[str, _DomainState] = {}
         self._attach_lock = threading.Lock()
+        cut, window = window_cutter(model, int(max_text_chars))
+        self.text_identity = text_identity(model, window)
+        self.texts = TextPool(model.embed_texts, cut, workers=encode_workers, queue=encode_queue,
+                              timeout=encode_timeout)
 
     @classmethod
     def load(cls, run_dir: str | Path, inference: str = "zero-shot", **options: object) -> Service:
@@ -156,6 +182,7 @@ class Service:
         return cls(ServingModel.from_run(run_dir, inference), **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        self.texts.close()
         if self.store is not None:
             self.store.close()
 
@@ -192,13 +219,11 @@ class Service:
         return self.info(name)
 
     def _replay(self, state: _DomainState) -> None:
-        items = self.store.items(state.name)
-        if items:
-            self._upsert(state, [i for i, _ in items], [t for _, t in items], persist=False)
+        self._replay_items(state)
         events = self.store.events(state.name)
         if len(events):
-            cat = state.snapshot.catalog
-            idx = np.array([-1 if (j := cat.lookup(i)) is None else j for i in events["item_id"]], dtype=np.int64)
+            cat = state.snapshot.catalog  # a deleted item's events still count (as before the restart)
+            idx = np.array([-1 if (j := cat.row_of(i)) is None else j for i in events["item_id"]], dtype=np.int64)
             known = idx >= 0
             if not known.all():
                 log.warning("%s: %d stored events name items no longer in the catalog; ignored",
@@ -222,8 +247,12 @@ class Service:
         """What is served for a domain: catalog size, added items, recorded events."""
         state = self._state(domain)
         snap = state.snapshot
-        return {"name": state.name, "n_items": snap.catalog.n, "n_catalog_items": state.n_catalog,
-                "n_added_items": snap.catalog.n - state.n_catalog, "n_events": snap.n_events,
+        cat = snap.catalog
+        n_deleted_catalog = sum(j < state.n_catalog for j in cat.hidden)
+        return {"name": state.name, "n_items": cat.n - len(cat.hidden),
+                "n_catalog_items": state.n_catalog - n_deleted_catalog,
+                "n_added_items": cat.n - state.n_catalog - (len(cat.hidden) - n_deleted_catalog),
+                "n_deleted_items": len(cat.hidden), "n_events": snap.n_events,
                 "timed": state.popularity.timed, "retrieval": self.retriever.name}
 
     # ---- reads ------------------------------------------------------------------------------
@@ -240,6 +269,7 @@ class Service:
             term = snap.pop_cache.get(key)
             if term is None:
                 z = self.model.popularity_scores(state.popularity, key, snap.catalog.n)
+                z.scores[list(snap.catalog.hidden)] = -np.inf  # deleted items are never recommended
                 term = PopularityTerm(z.scores, base=z.base, special=z.special)
                 if len(snap.pop_cache) >= 8:
                     snap.pop_cache.clear()
@@ -272,7 +302,8 @@ class Service:
         cat = snap.catalog
         L = self.model.max_history
         known_rows, vectors, hist, lengths = history_vectors(
-            histories, cat.lookup, cat.vectors.table, self.model, state.name, L, self.max_history_items)
+            histories, cat.lookup, cat.vectors.table, self.model, self.texts.encode, state.name, L,
+            self.max_history_items)
         users = self.model.user_vectors(vectors, hist, lengths, state.name)
         top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None)
         valid = top >= 0
@@ -283,55 +314,6 @@ class Service:
 
     # ---- mutations ----------------------------------------------------------------------------
 
-    def add_items(self, domain: str, items: Mapping[str, str] | Iterable[tuple[str, str] | Mapping]) -> dict:
-        """Add items by text, or change the text of existing ones (cold start: the texts are
-        encoded, the item matrix and the retrieval index extended). Durable before it returns."""
-        state = self._state(domain)
-        pairs = list(items.items()) if isinstance(items, Mapping) else [
-            (i["item_id"], i["text"]) if isinstance(i, Mapping) else tuple(i) for i in items]
-        if not pairs:
-            raise RequestError("no items given")
-        latest: dict[str, str] = {}
-        for n, (item_id, text) in enumerate(pairs):
-            if not isinstance(item_id, str) or not item_id.strip():
-                raise RequestError(f"item {n}: item_id must be a non-empty string")
-            if not isinstance(text, str) or not text.strip():
-                raise RequestError(f"item {n} ({item_id!r}): text must be a non-empty string")
-            latest[item_id] = text
-        return self._upsert(state, list(latest), list(latest.values()), persist=True)
-
-    def _upsert(self, state: _DomainState, item_ids: list[str], texts: list[str], *, persist: bool) -> dict:
-        emb = self.model.embed_texts(texts)
-        vecs = self.model.item_vectors(emb).astype(np.float32)
-        with state.lock:
-            if persist and self.store is not None:
-                self.store.put_items(state.name, zip(item_ids, texts))
-            snap = state.snapshot
-            cat = snap.catalog
-            added = dict(cat.added_index)
-            rows = np.empty(len(item_ids), dtype=np.int64)
-            n = cat.n
-            for k, item_id in enumerate(item_ids):
-                j = cat.lookup(item_id)
-                if j is None:
-                    j = added[item_id] = n
-                    n += 1
-                rows[k] = j
-            n_new = n - cat.n
-            ids = cat.ids.with_rows(rows, np.array(item_ids, dtype=object))
-            txt = cat.texts.with_rows(rows, np.array(texts, dtype=object))
-            embs = cat.emb.with_rows(rows, emb)
-            table = cat.vectors.table.with_rows(rows, vecs)
-            if table.n_over > max(1024, self.compact_fraction * table.n_base):
-                ids, txt, embs, table = ids.compact(), txt.compact(), embs.compact(), table.compact()
-                cat = _Catalog(ids, txt, embs, self.retriever.vectors(table),
-                               {**cat.base_index, **added}, {})
-                log.info("%s: folded %d added/changed items into the index", state.name, table.n)
-            else:
-                cat = _Catalog(ids, txt, embs, ItemVectors(table, cat.vectors.index), cat.base_index, added)
-            state.snapshot = _Snapshot(cat, snap.version + 1, snap.n_events)
-        return {"added": int(n_new), "updated": len(item_ids) - int(n_new), "n_items": cat.n}
-
     def record(self, domain: str, events: Iterable[Event | Mapping | Sequence]) -> Recorded:
         """Record interactions; they are durable (in the store) when this returns, and update
         the domain's popularity factors for the following requests. An event whose
@@ -340,15 +322,16 @@ class Service:
         evs = [_as_event(e, f"event {n}") for n, e in enumerate(events)]
         if not evs:
             raise RequestError("no events given")
-        cat = state.snapshot.catalog  # items are never removed: a later snapshot knows them too
+        cat = state.snapshot.catalog  # an item deleted meanwhile may still get these events
         idx = np.empty(len(evs), dtype=np.int64)
         for n, e in enumerate(evs):
             j = cat.lookup(e.item_id)
             if j is None:
                 raise UnknownItemError(f"event {n}: item {e.item_id!r} is not in the catalog of domain "
                                        f"{state.name!r} (add it with PUT /domains/{state.name}/items first)")
-            if e.timestamp < 0:
-                raise RequestError(f"event {n}: timestamp must be unix seconds >= 0, got {e.timestamp}")
+            if not 0 <= e.timestamp <= MAX_TIMESTAMP:
+                raise RequestError(f"event {n}: timestamp must be unix seconds in [0, {MAX_TIMESTAMP}], "
+                                   f"got {e.timestamp}")
             idx[n] = j
         days = np.array([e.timestamp for e in evs], dtype=np.int64) // SECONDS_PER_DAY
         with state.lock:

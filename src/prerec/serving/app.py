@@ -1,192 +1,176 @@
-"""The HTTP service (FastAPI): a thin layer of validated requests over :class:`Service`.
+"""The HTTP service (FastAPI): a thin layer of strictly validated requests over :class:`Service`.
 
-    POST /recommend               {"domain", "history": [item_id | {"text": ...}], "k", "exclude_seen"}
-                                  -> {"items": [{"item_id", "score", "text"}]}
-    POST /recommend/batch         {"domain", "histories": [[...], ...], "k", "exclude_seen"}
-                                  -> {"results": [{"items": [...]}, ...]}
-    POST /events                  {"domain", "events": [{"user_id", "item_id", "timestamp", "event_id"?}]}
-                                  -> {"accepted", "duplicates"} once durable
-    PUT  /domains/{domain}/items  {"items": [{"item_id", "text"}]} -> {"added", "updated", "n_items"}
-    GET  /domains                 -> {"domains": [{"name", "n_items", ...}]}
-    GET  /healthz                 -> {"status": "ok"} (200 once the model is loaded and domains attached)
+    POST   /recommend               {"domain", "history": [item_id | {"text": ...}], "k", "exclude_seen"}
+                                    -> {"items": [{"item_id", "score", "text"}]}
+    POST   /recommend/batch         {"domain", "histories": [[...], ...], "k", "exclude_seen"}
+                                    -> {"results": [{"items": [...]}, ...]}
+    POST   /events                  {"domain", "events": [{"user_id", "item_id", "timestamp", "event_id"?}]}
+                                    -> {"accepted", "duplicates"} once durable
+    PUT    /domains/{domain}/items  {"items": [{"item_id", "text"}]} -> {"added", "updated", "n_items"}
+    DELETE /domains/{domain}/items/{item_id} -> {"deleted", "catalog_item", "n_items"}
+    GET    /domains, /domains/{domain}       -> catalog size, added/deleted items, events
+    GET    /healthz                 -> {"status": "ok"} (200 once the model is loaded and domains attached)
 
-Errors: 404 for an unknown domain or item id, 422 for a malformed body or a request that
-cannot be served as asked (empty or oversized history, k out of range), each with a
-``detail`` that says what was wrong. Handlers are plain ``def`` functions: FastAPI runs them
-in its thread pool, so requests are served concurrently (the Service is thread-safe).
+Errors: 400 for a Host name not allowed; 401 without an API key where one is needed, 403 with
+a wrong one (serving/security.py); 404 for an unknown domain or item id; 413 for a body over
+the size limit; 422 for a malformed body or one over a limit (serving/limits.py), with a
+``detail`` naming the field and quoting at most a short excerpt of the input; 503 with
+``Retry-After`` when the text encoder is saturated (serving/encoding.py).
+
+Handlers that may block (recommend, events, items) are plain ``def`` functions that FastAPI runs
+in its thread pool; ``/healthz`` and ``/domains`` are ``async`` and answer from the event loop,
+so they never wait for a thread. Requests whose histories hold only item ids never wait for
+the text encoder.
+
+No ``from __future__ import annotations`` here: the handlers' body types are built per app.
 """
 
-from __future__ import annotations
-
+import logging
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from prerec import __version__
 from prerec.errors import PrerecError
-from prerec.serving.api import (
-    MAX_BATCH,
-    MAX_HISTORY_ITEMS,
-    MAX_K,
-    RequestError,
-    Service,
-    Text,
-    UnknownDomainError,
-    UnknownItemError,
+from prerec.serving.api import RequestError, Service, Text, UnknownDomainError, UnknownItemError
+from prerec.serving.encoding import EncoderBusy
+from prerec.serving.limits import BodySizeLimit, Limits, safe_message, validation_details
+from prerec.serving.schemas import (
+    BatchRecommendResponse,
+    DeleteResponse,
+    DomainInfo,
+    DomainsResponse,
+    EventsResponse,
+    ItemsResponse,
+    RecommendResponse,
+    RequestModels,
+    ScoredItem,
+    request_models,
 )
+from prerec.serving.security import LOOPBACK_HOSTS, ApiKeyMiddleware, ApiKeys
 
-MAX_EVENTS = 10_000  # per request
-MAX_ITEMS = 10_000  # per request
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # item id 22423 == "22423"
+log = logging.getLogger(__name__)
 
 
-class TextEntry(_Body):
-    """An item the catalog does not have, given by its text."""
+def create_app(service: Service, *, limits: Limits | None = None, keys: ApiKeys | None = None,
+               protect_reads: bool = False, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> FastAPI:
+    """The FastAPI application serving ``service`` (already loaded, domains attached).
 
-    text: Annotated[str, Field(min_length=1, max_length=10_000)]
-
-
-HistoryList = Annotated[
-    list[Annotated[str, Field(min_length=1)] | TextEntry],
-    Field(min_length=1, max_length=MAX_HISTORY_ITEMS,
-          description="catalog item ids and/or {\"text\": ...} entries, oldest first"),
-]
-
-
-class RecommendRequest(_Body):
-    domain: str
-    history: HistoryList
-    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
-    exclude_seen: bool = False
-    timestamp: Annotated[int | None, Field(ge=0, description="unix seconds of 'now' (default: the clock)")] = None
-
-
-class BatchRecommendRequest(_Body):
-    domain: str
-    histories: Annotated[list[HistoryList], Field(min_length=1, max_length=MAX_BATCH)]
-    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
-    exclude_seen: bool = False
-    timestamp: Annotated[int | None, Field(ge=0)] = None
-
-
-class ScoredItem(BaseModel):
-    item_id: str
-    score: float
-    text: str
-
-
-class RecommendResponse(BaseModel):
-    items: list[ScoredItem]
-
-
-class BatchRecommendResponse(BaseModel):
-    results: list[RecommendResponse]
-
-
-class EventIn(_Body):
-    user_id: Annotated[str, Field(min_length=1)]
-    item_id: Annotated[str, Field(min_length=1)]
-    timestamp: Annotated[int, Field(ge=0, description="unix seconds")]
-    event_id: Annotated[str | None, Field(min_length=1, description="idempotency key (optional)")] = None
-
-
-class EventsRequest(_Body):
-    domain: str
-    events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_EVENTS)]
-
-
-class EventsResponse(BaseModel):
-    accepted: int
-    duplicates: int
-
-
-class ItemIn(_Body):
-    item_id: Annotated[str, Field(min_length=1)]
-    text: Annotated[str, Field(min_length=1, max_length=10_000)]
-
-
-class ItemsRequest(_Body):
-    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
-
-
-class ItemsResponse(BaseModel):
-    added: int
-    updated: int
-    n_items: int
-
-
-class DomainInfo(BaseModel):
-    name: str
-    n_items: int
-    n_catalog_items: int
-    n_added_items: int
-    n_events: int
-    timed: bool
-    retrieval: str
-
-
-class DomainsResponse(BaseModel):
-    domains: list[DomainInfo]
-
-
-def _entries(history: list) -> list:
-    return [Text(e.text) if isinstance(e, TextEntry) else e for e in history]
-
-
-def create_app(service: Service) -> FastAPI:
-    """The FastAPI application serving ``service`` (already loaded, domains attached)."""
+    ``keys``: API keys required on the write endpoints (and on reads with ``protect_reads``);
+    ``allowed_hosts``: Host header names served (``"*"``: any).
+    """
+    limits = limits or Limits()
     app = FastAPI(title="PreRec", version=__version__,
                   description="Zero-shot cross-domain recommendation (PreRec) with live popularity.")
     app.state.service = service
+    app.state.limits = limits
+    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    if keys is not None:
+        app.add_middleware(ApiKeyMiddleware, keys=keys, protect_reads=protect_reads)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
+    _error_handlers(app, limits)
+    _read_routes(app, service, limits)
+    _write_routes(app, service, request_models(limits), limits)
+    return app
+
+
+def _error_handlers(app: FastAPI, limits: Limits) -> None:
+    def answer(status: int, detail: object, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
     @app.exception_handler(UnknownDomainError)
     @app.exception_handler(UnknownItemError)
     def not_found(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
+        return answer(404, safe_message(str(exc)))
 
     @app.exception_handler(RequestError)
     @app.exception_handler(PrerecError)
     def unprocessable(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return answer(422, safe_message(str(exc)))
+
+    @app.exception_handler(EncoderBusy)
+    def busy(request: Request, exc: EncoderBusy) -> JSONResponse:
+        return answer(503, safe_message(str(exc)), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return answer(422, validation_details(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):  # e.g. a 5,000-digit number
+            return answer(422, [{"loc": ["body"], "msg": f"invalid JSON: {safe_message(str(exc.__cause__), 120)}",
+                                 "type": "json_invalid"}])
+        return answer(exc.status_code, safe_message(str(exc.detail)), getattr(exc, "headers", None))
+
+
+def _read_routes(app: FastAPI, service: Service, limits: Limits) -> None:
+    DomainName = Annotated[str, PathParam(min_length=1, max_length=limits.max_id_chars)]
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok", "domains": service.domain_names}
 
     @app.get("/domains", response_model=DomainsResponse)
-    def domains() -> DomainsResponse:
+    async def domains() -> DomainsResponse:
         return DomainsResponse(domains=[DomainInfo(**service.info(d)) for d in service.domain_names])
 
     @app.get("/domains/{domain}", response_model=DomainInfo)
-    def domain_info(domain: str) -> DomainInfo:
+    async def domain_info(domain: DomainName) -> DomainInfo:
         return DomainInfo(**service.info(domain))
 
+
+def _entries(history: list) -> list:
+    return [e if isinstance(e, str) else Text(e.text) for e in history]
+
+
+def _check_size(histories: list[list], k: int, limits: Limits) -> None:
+    """The limits that span fields: answer size (histories x k) and distinct raw texts."""
+    if len(histories) * k > limits.max_results:
+        raise RequestError(f"{len(histories)} histories x k = {k} is {len(histories) * k:,} results; "
+                           f"at most {limits.max_results:,} per request (lower k or split the batch)")
+    texts = {e.text for h in histories for e in h if not isinstance(e, str)}
+    if len(texts) > limits.max_texts:
+        raise RequestError(f"{len(texts)} distinct item texts in one request; at most {limits.max_texts} "
+                           "(each is run through the text encoder)")
+
+
+def _write_routes(app: FastAPI, service: Service, m: RequestModels, limits: Limits) -> None:
+    DomainName = Annotated[str, PathParam(min_length=1, max_length=limits.max_id_chars)]
+    ItemId = Annotated[str, PathParam(min_length=1, max_length=limits.max_id_chars)]
+
+    def rows(recs, r: int) -> RecommendResponse:
+        return RecommendResponse(items=[ScoredItem(item_id=i, score=s, text=t) for i, s, t in recs.row(r)])
+
     @app.post("/recommend", response_model=RecommendResponse)
-    def recommend(req: RecommendRequest) -> RecommendResponse:
+    def recommend(req: m.Recommend) -> RecommendResponse:
+        _check_size([req.history], req.k, limits)
         recs = service.recommend(req.domain, [_entries(req.history)], req.k, req.exclude_seen,
                                  timestamp=req.timestamp)
-        return RecommendResponse(items=[ScoredItem(item_id=i, score=s, text=t) for i, s, t in recs.row(0)])
+        return rows(recs, 0)
 
     @app.post("/recommend/batch", response_model=BatchRecommendResponse)
-    def recommend_batch(req: BatchRecommendRequest) -> BatchRecommendResponse:
+    def recommend_batch(req: m.BatchRecommend) -> BatchRecommendResponse:
+        _check_size(req.histories, req.k, limits)
         recs = service.recommend(req.domain, [_entries(h) for h in req.histories], req.k, req.exclude_seen,
                                  timestamp=req.timestamp)
-        return BatchRecommendResponse(results=[
-            RecommendResponse(items=[ScoredItem(item_id=i, score=s, text=t) for i, s, t in recs.row(r)])
-            for r in range(len(req.histories))])
+        return BatchRecommendResponse(results=[rows(recs, r) for r in range(len(req.histories))])
 
     @app.post("/events", response_model=EventsResponse)
-    def events(req: EventsRequest) -> EventsResponse:
+    def events(req: m.Events) -> EventsResponse:
         done = service.record(req.domain, [e.model_dump() for e in req.events])
         return EventsResponse(accepted=done.accepted, duplicates=done.duplicates)
 
     @app.put("/domains/{domain}/items", response_model=ItemsResponse)
-    def put_items(domain: str, req: ItemsRequest) -> ItemsResponse:
+    def put_items(domain: DomainName, req: m.Items) -> ItemsResponse:
         return ItemsResponse(**service.add_items(domain, [(i.item_id, i.text) for i in req.items]))
 
-    return app
+    @app.delete("/domains/{domain}/items/{item_id:path}", response_model=DeleteResponse)  # ids may hold "/"
+    def delete_item(domain: DomainName, item_id: ItemId) -> DeleteResponse:
+        return DeleteResponse(**service.delete_item(domain, item_id))

@@ -32,8 +32,8 @@ HistoryEntry = str | Text | Mapping[str, str]
 
 
 def history_vectors(histories: Sequence[Sequence[HistoryEntry]], lookup: Callable[[str], int | None],
-                    catalog_vectors: Layered, model: ServingModel, domain: str, limit: int,
-                    max_items: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+                    catalog_vectors: Layered, model: ServingModel, embed: Callable[[list[str]], np.ndarray],
+                    domain: str, limit: int, max_items: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Parse a batch of histories: each history's catalog rows (for ``exclude_seen``) and the
     user tower's input, the vectors of the batch's distinct entries (catalog rows and raw texts,
     once each) with each history's last ``limit`` entries as rows into them (older entries cannot
@@ -71,7 +71,7 @@ def history_vectors(histories: Sequence[Sequence[HistoryEntry]], lookup: Callabl
     row_of.update({("text", s): len(ids) + n for n, s in enumerate(texts)})
     vectors = catalog_vectors.take(np.array(ids, dtype=np.int64))
     if texts:
-        vectors = np.vstack([vectors, model.item_vectors(model.embed_texts(texts))])
+        vectors = np.vstack([vectors, model.item_vectors(embed(texts))])
     lengths = np.array([len(keys) for keys in tail_keys], dtype=np.int64)
     hist = np.full((len(tail_keys), int(lengths.max())), -1, dtype=np.int64)
     for r, keys in enumerate(tail_keys):

@@ -10,8 +10,14 @@ cost is one fsync per request, amortised over the events of a batch.)
 
 Events may carry an idempotency key (``event_id``): a key already stored for the domain is not
 stored again, so a client that retries a request whose answer it never saw cannot double it.
-On start the service replays ``items(domain)`` and then ``events(domain)`` to rebuild its
+On start the service replays ``item_rows(domain)`` and then ``events(domain)`` to rebuild its
 catalog and popularity state.
+
+An item is stored with its text embedding (float32 bytes) and the identity of the text
+pipeline that computed it, so a restart does not re-encode added items unless the pipeline
+changed. A deleted item keeps a tombstone row (no text, no embedding): its events still count
+in the popularity normalisers after a restart, exactly as before it, and a deleted catalog
+item stays hidden. Databases written before these columns existed are migrated on open.
 """
 
 from __future__ import annotations
@@ -45,6 +51,19 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (domain, item_id)
 );
 """
+ITEM_COLUMNS = {"emb": "BLOB", "encoder": "TEXT", "deleted": "INTEGER NOT NULL DEFAULT 0"}
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One stored item: its text embedding (``None`` if not stored) and the identity of the
+    text pipeline that computed it; a tombstone when ``deleted``."""
+
+    item_id: str
+    text: str
+    emb: np.ndarray | None
+    encoder: str | None
+    deleted: bool
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,10 @@ class EventStore:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+            for name, kind in ITEM_COLUMNS.items():
+                if name not in have:  # a database of an earlier version
+                    self._db.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
             raise PrerecError(f"--db {path}: cannot open as an SQLite database ({exc})") from exc
         self.journal_mode = str(mode).lower()
@@ -103,22 +126,43 @@ class EventStore:
                 raise
         return new
 
-    def put_items(self, domain: str, items: Iterable[tuple[str, str]]) -> None:
-        """Insert or update ``(item_id, text)`` pairs in one transaction (an update keeps the
-        item's original position, so replay order is the order of first insertion)."""
+    def _write(self, sql: str, rows: list[tuple]) -> None:
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany(
-                    "INSERT INTO items (domain, item_id, text) VALUES (?, ?, ?) "
-                    "ON CONFLICT (domain, item_id) DO UPDATE SET text = excluded.text",
-                    [(domain, str(i), str(t)) for i, t in items],
-                )
+                cur.executemany(sql, rows)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def put_items(self, domain: str, items: Iterable[tuple[str, str]], emb: np.ndarray | None = None,
+                  encoder: str | None = None) -> None:
+        """Insert or update ``(item_id, text)`` pairs in one transaction, with their embeddings
+        ``(n, F)`` and the identity of the pipeline that computed them (an update keeps the
+        item's original position, so replay order is the order of first insertion)."""
+        pairs = [(str(i), str(t)) for i, t in items]
+        blobs = [None] * len(pairs) if emb is None else [_blob(e) for e in emb]
+        if len(blobs) != len(pairs):
+            raise PrerecError(f"put_items: {len(pairs)} items but {len(blobs)} embeddings")
+        self._write(
+            "INSERT INTO items (domain, item_id, text, emb, encoder, deleted) VALUES (?, ?, ?, ?, ?, 0) "
+            "ON CONFLICT (domain, item_id) DO UPDATE SET text = excluded.text, emb = excluded.emb, "
+            "encoder = excluded.encoder, deleted = 0",
+            [(domain, i, t, b, None if b is None else encoder) for (i, t), b in zip(pairs, blobs)])
+
+    def delete_item(self, domain: str, item_id: str) -> None:
+        """Leave a tombstone for ``item_id`` (its text and embedding are erased)."""
+        self._write(
+            "INSERT INTO items (domain, item_id, text, emb, encoder, deleted) VALUES (?, ?, '', NULL, NULL, 1) "
+            "ON CONFLICT (domain, item_id) DO UPDATE SET text = '', emb = NULL, encoder = NULL, deleted = 1",
+            [(domain, str(item_id))])
+
+    def set_embeddings(self, domain: str, item_ids: list[str], emb: np.ndarray, encoder: str) -> None:
+        """Store freshly computed embeddings of stored items (after the text pipeline changed)."""
+        self._write("UPDATE items SET emb = ?, encoder = ? WHERE domain = ? AND item_id = ?",
+                    [(_blob(e), encoder, domain, str(i)) for i, e in zip(item_ids, emb)])
 
     def events(self, domain: str) -> pd.DataFrame:
         """Every stored event of ``domain`` in the order it was stored."""
@@ -130,14 +174,24 @@ class EventStore:
         return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event_id"])
 
     def items(self, domain: str) -> list[tuple[str, str]]:
-        """Every stored ``(item_id, text)`` of ``domain`` in order of first insertion."""
+        """Every stored, not deleted ``(item_id, text)`` of ``domain`` in order of first insertion."""
+        return [(r.item_id, r.text) for r in self.item_rows(domain) if not r.deleted]
+
+    def item_rows(self, domain: str) -> list[StoredItem]:
+        """Every stored item of ``domain`` (tombstones included) in order of first insertion."""
         with self._lock:
-            return self._db.execute(
-                "SELECT item_id, text FROM items WHERE domain = ? ORDER BY rowid", (domain,)
+            rows = self._db.execute(
+                "SELECT item_id, text, emb, encoder, deleted FROM items WHERE domain = ? ORDER BY rowid", (domain,)
             ).fetchall()
+        return [StoredItem(i, t, None if e is None else np.frombuffer(e, dtype="<f4").astype(np.float32),
+                           enc, bool(d)) for i, t, e, enc, d in rows]
 
     def count_events(self, domain: str | None = None) -> int:
         with self._lock:
             if domain is None:
                 return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
             return int(self._db.execute("SELECT COUNT(*) FROM events WHERE domain = ?", (domain,)).fetchone()[0])
+
+
+def _blob(row: np.ndarray) -> bytes:
+    return np.ascontiguousarray(row, dtype="<f4").tobytes()

@@ -1,4 +1,4 @@
-"""Thread settings of the service: one thread per numerical call, since requests run in parallel."""
+"""One thread per call for every numerical library the service uses (see the function)."""
 
 from __future__ import annotations
 
