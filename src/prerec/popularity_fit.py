@@ -142,10 +142,15 @@ class WindowFit:
     n_items: int
     n_distinct: int
     ones: int  # items with c_j = 1
-    ratios: np.ndarray  # s_p / s_1, p = 1..4
+    scales: np.ndarray  # the normalisers s_1..s_4
     theta: dict[str, np.ndarray]
     loglik: dict[str, float]
     residuals: dict[str, np.ndarray]
+
+    @property
+    def ratios(self) -> np.ndarray:
+        """s_p / s_1, p = 1..4 (a half-Gaussian window gives ``HALF_NORMAL_RATIOS``)."""
+        return self.scales / self.scales[0]
 
     def aic(self, model: str) -> float:
         return 2 * N_PARAMS[model] - 2 * self.loglik[model]
@@ -170,7 +175,7 @@ def fit_window(counts: np.ndarray, rng: np.random.Generator,
         theta[m], loglik[m] = fit_model(m, values, weights)
         resid[m] = quantile_residuals(m, counts, theta[m], rng)
     return WindowFit(len(counts), len(values), int(weights[0]) if values[0] == 1 else 0,
-                     s / s[0], theta, loglik, resid)
+                     s, theta, loglik, resid)
 
 
 def ks_normal(residuals: np.ndarray) -> float:
@@ -207,6 +212,7 @@ def summarise(fits: list[WindowFit], models: tuple[str, ...] = MODELS,
         "share_ones": sum(f.ones for f in fits) / n,
         "s_ratio_median": np.median(ratios, axis=0).tolist(),
         "s4_s1_p10_p90": np.percentile(ratios[:, 3], [10, 90]).tolist(),
+        "f2_of_count_one_median": float(np.median([1 / f.scales[1] for f in fits])),
         "aic_per_item": {m: aic[m] - best for m in models},
         "loglik_per_item": {m: sum(f.loglik[m] for f in fits) / n for m in models},
         "won": {m: (won[m] / len(useful) if useful else None) for m in models},
