@@ -93,7 +93,7 @@ def measure_domain(domain: Domain, max_windows: int,
 
 def residual_quantiles(fits: list[WindowFit]) -> dict[str, list[float]]:
     """Quantiles of the pooled residuals at ``PROBS``, per model (for the QQ plots)."""
-    return {m: np.round(np.quantile(np.concatenate([f.residuals[m] for f in fits]), PROBS), 4).tolist()
+    return {m: np.round(np.quantile(np.concatenate([f.residuals[m] for f in fits]), PROBS), 3).tolist()
             for m in MODELS}
 
 
@@ -110,7 +110,7 @@ def run(groups: dict[str, list[str]], max_windows: int, seed: int) -> list[dict]
             rec = {"group": group, "domain": domain.name, "timed": bool(domain.has_time),
                    "interactions": int(domain.sequences.n_interactions), **summarise(fits)}
             rec["residual_quantiles"] = residual_quantiles(fits)
-            rec["f2_quantiles"] = np.round(np.quantile(f2, PROBS), 4).tolist()
+            rec["f2_quantiles"] = np.round(np.quantile(f2, PROBS), 3).tolist()
             records.append(rec)
     return records
 
