@@ -1,7 +1,11 @@
 """The popularity head's share of zero-shot PreRec scores, and the ranking without either part.
 
-Usage: python benchmarks/popularity_share.py --run RUN_DIR --target SPEC [--target SPEC ...]
-                                             [--split test] [--max-instances N] [--out DIR]
+Usage: python benchmarks/popularity_share.py --run RUN_DIR [--run RUN_DIR ...] --target SPEC
+                                             [--target SPEC ...] [--split test] [--max-instances N]
+                                             [--out DIR]
+
+One ``--run`` serves every target (a fixed-target benchmark such as B1); or one ``--run`` per
+``--target``, in the same order (leave-one-out folds such as B2).
 
 For each target (a domain spec, ``NAME=FORMAT:PATH[#SELECTOR]``), on its evaluation instances:
 the shares of the score's variance over the catalog that come from U.V, from g(F) and from
@@ -23,13 +27,13 @@ from prerec.evaluation.popularity_share import PARTS, ShareResult, measure_targe
 from prerec.intervention import PreRecRecommender
 
 
-def table(results: list[ShareResult], run_dir: str, split: str, max_instances: int | None) -> str:
+def table(results: list[ShareResult], runs: list[str], split: str, max_instances: int | None) -> str:
     """Markdown: the variance shares, then each part's metrics."""
     subset = f", a seeded subset of at most {max_instances} instances" if max_instances else ""
     lines = [
         "# The popularity head's share of zero-shot scores",
         "",
-        f"Run `{run_dir}`, zero-shot (D = 0, offsets dropped, the target's own popularity), "
+        f"Run{'s' if len(runs) > 1 else ''} {', '.join(f'`{r}`' for r in runs)}, zero-shot (D = 0, offsets dropped, the target's own popularity), "
         f"{split} instances{subset}. Shares: of the score's variance over the catalog, per "
         "instance, then averaged (U.V + g + 2cov = 1). sd g/UV: median of sd(g) / sd(U.V).",
         "",
@@ -51,24 +55,32 @@ def table(results: list[ShareResult], run_dir: str, split: str, max_instances: i
 
 def main(argv: list[str] | None = None) -> list[ShareResult]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True, help="a pre-trained run directory")
+    ap.add_argument("--run", action="append", required=True,
+                    help="a pre-trained run directory: one for every target, or one per target")
     ap.add_argument("--target", action="append", required=True, help="a target domain spec (repeatable)")
     ap.add_argument("--split", default="test", choices=("train", "valid", "test"))
     ap.add_argument("--max-instances", type=int, default=None, help="a seeded subset per target")
     ap.add_argument("--out", default=None, help="folder for table.md and results.json")
     args = ap.parse_args(argv)
-    run = load_run(args.run)
-    rec = PreRecRecommender(run, mode="zero-shot", batch_size=run.config.eval_batch_size)
-    cfg = EvalConfig(split=args.split, max_instances=args.max_instances, progress=False,
-                     batch_size=run.config.eval_batch_size)
-    results = [measure_target(rec, run.prepare(load_domain(spec)), cfg) for spec in args.target]
+    if len(args.run) not in (1, len(args.target)):
+        ap.error(f"{len(args.run)} --run for {len(args.target)} --target: give one, or one per target")
+    runs = args.run * len(args.target) if len(args.run) == 1 else args.run
+    results, loaded = [], {}
+    for run_dir, spec in zip(runs, args.target):
+        if run_dir not in loaded:
+            run = load_run(run_dir)
+            loaded = {run_dir: (run, PreRecRecommender(run, mode="zero-shot", batch_size=run.config.eval_batch_size))}
+        run, rec = loaded[run_dir]
+        cfg = EvalConfig(split=args.split, max_instances=args.max_instances, progress=False,
+                         batch_size=run.config.eval_batch_size)
+        results.append(measure_target(rec, run.prepare(load_domain(spec)), cfg))
     text = table(results, args.run, args.split, args.max_instances)
     print(text)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "table.md").write_text(text)
-        meta = {"run": args.run, "targets": args.target, "split": args.split,
+        meta = {"runs": runs, "targets": args.target, "split": args.split,
                 "max_instances": args.max_instances, "mode": "zero-shot"}
         (out / "results.json").write_text(json.dumps({"settings": meta,
                                                       "targets": [r.to_dict() for r in results]}, indent=1))
