@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# How results/popularity-share was produced (2-core CPU, one thread): quick pre-trainings with
-# the settings of `prerec experiment b1|b2 --quick` ([quick.pretrain] of the configs: the
-# transfer preset, at most 2 epochs chosen zero-shot on held-out sources, B2 refitted on all
+# How results/popularity-share was produced (2-core CPU, one thread): pre-training with the
+# settings of `prerec experiment b1|b2` ([pretrain] of src/prerec/configs/experiments/b1.toml,
+# b2.toml: the transfer preset, the epoch chosen zero-shot on held-out sources, B2 refitted on all
 # three sources), then benchmarks/popularity_share.py on every test instance of each target.
 # Usage: results/popularity-share/run.sh [RUNS_DIR]   (from the repository root; DATA=../shared/data)
 # A finished run in RUNS_DIR is reused (--resume).
@@ -11,14 +11,14 @@ D=${DATA:-../shared/data}
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 PY=${PYTHON:-python}
 prerec() { "$PY" -c "from prerec.cli import main; raise SystemExit(main())" "$@"; }
-QUICK=(--preset transfer --set epochs=2 --set valid_max_instances=500)
+PRE=(--preset transfer)
 B1T=(Germany France Spain Belgium Switzerland Portugal)
 
 prerec pretrain --resume --source "online-retail:embedded#!$(IFS=,; echo "${B1T[*]}")" \
-    --out "$RUNS/b1" "${QUICK[@]}" --set select_on=EIRE,Netherlands
+    --out "$RUNS/b1" "${PRE[@]}" --set select_on=EIRE,Netherlands
 args=()
 for c in "${B1T[@]}"; do args+=(--target "$c=online-retail:embedded#$c"); done
-"$PY" benchmarks/popularity_share.py --run "$RUNS/b1" "${args[@]}" --out results/popularity-share/B1-quick
+"$PY" benchmarks/popularity_share.py --run "$RUNS/b1" "${args[@]}" --out results/popularity-share/B1
 
 declare -A SPEC=(
   [amazon_scientific]="amazon_scientific=unisrec:$D/amazon_scientific"
@@ -32,8 +32,8 @@ for t in "${B2T[@]}"; do
   src=()
   for s in "${B2T[@]}"; do [ "$s" = "$t" ] || src+=(--source "${SPEC[$s]}"); done
   sel=amazon_office; [ "$t" = amazon_office ] && sel=lastfm  # b2.toml: select_from office, then Last.fm
-  prerec pretrain --resume "${src[@]}" --out "$RUNS/$t" "${QUICK[@]}" \
+  prerec pretrain --resume "${src[@]}" --out "$RUNS/$t" "${PRE[@]}" \
       --set refit=true --set select_on=$sel
   args+=(--run "$RUNS/$t" --target "${SPEC[$t]}")
 done
-"$PY" benchmarks/popularity_share.py "${args[@]}" --out results/popularity-share/B2-quick
+"$PY" benchmarks/popularity_share.py "${args[@]}" --out results/popularity-share/B2
