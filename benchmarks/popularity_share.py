@@ -22,9 +22,9 @@ from pathlib import Path
 
 from prerec.data.readers import load_domain
 from prerec.evaluation.evaluate import EvalConfig
-from prerec.evaluation.models import load_run
 from prerec.evaluation.popularity_share import PARTS, ShareResult, measure_target
 from prerec.intervention import PreRecRecommender
+from prerec.run import load_run
 
 
 def table(results: list[ShareResult], runs: list[str], split: str, max_instances: int | None) -> str:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[ShareResult]:
     for run_dir, spec in zip(runs, args.target):
         if run_dir not in loaded:
             run = load_run(run_dir)
-            loaded = {run_dir: (run, PreRecRecommender(run, mode="zero-shot", batch_size=run.config.eval_batch_size))}
+            loaded = {run_dir: (run, PreRecRecommender(run, "zero-shot", batch_size=run.config.eval_batch_size))}
         run, rec = loaded[run_dir]
         cfg = EvalConfig(split=args.split, max_instances=args.max_instances, progress=False,
                          batch_size=run.config.eval_batch_size)

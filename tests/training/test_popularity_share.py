@@ -32,7 +32,7 @@ def run_dir(office, lastfm, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(run_dir):
-    from prerec.training.run import load_run
+    from prerec.run import load_run
 
     return load_run(run_dir)
 
@@ -56,22 +56,22 @@ def test_variance_parts_against_numpy():
 
 
 def test_parts_are_the_model_pieces(run, target):
-    rec = PreRecRecommender(run, mode="zero-shot")
+    rec = PreRecRecommender(run, "zero-shot")
     from prerec.data.instances import make_instances
 
     inst = make_instances(target.split.test).take(np.arange(8))
     hist, lengths = inst.histories()
     uv, g = score_parts(rec, target, hist, lengths, inst.days)
-    ref_uv = rec.user_vectors(target, hist, lengths) @ rec.item_vectors(target).T
-    assert np.allclose(uv, ref_uv, atol=1e-5)
-    for row, day in enumerate(inst.days):
-        ref_g = rec.popularity_scores(target, int(day), np.arange(target.n_items))
-        assert np.allclose(g[row], ref_g, atol=1e-5)
+    assert np.allclose(uv + g, rec.score(target, hist, lengths, inst.days), atol=1e-5)  # the parts add up
+    for row, day in enumerate(inst.days):  # g straight from the head on the target's own factors
+        with torch.no_grad():
+            ref_g = run.model.popularity(torch.from_numpy(target.factors(int(day), np.arange(target.n_items))))
+        assert np.allclose(g[row], ref_g.numpy(), atol=1e-5)
     assert np.ptp(g) > 0  # the factors vary by item and day: the head is not a constant here
 
 
 def test_shares_and_rankings_agree_with_the_evaluation(run, target):
-    rec = PreRecRecommender(run, mode="zero-shot")
+    rec = PreRecRecommender(run, "zero-shot")
     res = measure_target(rec, target, CFG)
     assert sum(res.share.values()) == pytest.approx(1.0, abs=1e-9)
     assert 0 < res.share["pop"] < 1 and 0 < res.share["uv"] < 1
@@ -82,7 +82,7 @@ def test_shares_and_rankings_agree_with_the_evaluation(run, target):
     no_pop = copy.copy(run)
     no_pop.model = copy.deepcopy(run.model)
     no_pop.model.pop = None
-    r = evaluate_model(PreRecRecommender(no_pop, mode="zero-shot"), target, CFG)
+    r = evaluate_model(PreRecRecommender(no_pop, "zero-shot"), target, CFG)
     ref = mean_metrics(instance_metrics(r.n_higher, r.n_tied, target.n_items))
     assert res.metrics["uv-only"] == pytest.approx(ref, abs=1e-12)
     assert res.metrics["pop-only"] != res.metrics["full"]

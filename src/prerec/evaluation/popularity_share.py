@@ -47,7 +47,8 @@ class ShareResult:
 def score_parts(rec: PreRecRecommender, target: PreparedDomain, histories: np.ndarray,
                 lengths: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(U.V, g) of a batch, each ``(b, n_items)`` float64; their sum is the zero-shot score."""
-    uv = (rec.user_tensor(target, histories, lengths) @ rec.item_tensor(target).T).double().cpu().numpy()
+    V = rec.item_tensor(target)
+    uv = (rec.scorer.user_vectors(V, histories, lengths, target.name) @ V.T).double().cpu().numpy()
     g = np.empty_like(uv)
     for day in np.unique(days):
         rows = np.flatnonzero(days == day)
@@ -75,8 +76,8 @@ def check_sum(rec: PreRecRecommender, target: PreparedDomain, histories: np.ndar
 
 def measure_target(rec: PreRecRecommender, target: PreparedDomain, cfg: EvalConfig) -> ShareResult:
     """Variance shares and the three rankings on ``target``'s evaluation instances."""
-    if rec.mode != "zero-shot":
-        raise ValueError(f"the share is defined for the zero-shot mode, not {rec.mode!r}")
+    if rec.inference != "zero-shot":
+        raise ValueError(f"the share is defined for the zero-shot mode, not {rec.inference!r}")
     inst = evaluation_instances(target, cfg)
     hist, lengths = inst.histories()
     days, targets = np.asarray(inst.days, dtype=np.int64), inst.targets
