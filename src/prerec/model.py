@@ -1,6 +1,7 @@
 """The PreRec model (docs/method.md, "The model"), in one readable module.
 
-    item tower        V_j = W x_j + a_id(j) + e_j       (W: F -> H, no bias; a: per shared item; e: per (domain, item))
+    item tower        V_j = W x_j + w_v a_v + e_j       (W: F -> H, no bias; a_v: per shared item v = id(j),
+                                                         w_v = n_v / (n_v + kappa); e: per (domain, item))
     domain confounder h_t = V_{j_t} + D_k                (history items only)
     user tower        U_i = causal transformer(h + positions)[length - 1]
     popularity head   Z_j = g(F_j(day))                  (g: 4 -> 512 -> 1, GELU)
@@ -18,8 +19,10 @@ their text only, the paper's PreRec). ``variant`` names the combinations the ben
 Item identity (docs/method.md, "Item identity"): a_v is one vector per item of the run's identity
 vocabulary, shared by every domain that declares the item's key space, so what the sources' logs
 say about an item travels with it to a new domain (zero-shot included); items never seen
-anywhere are text only. Its prior N(0, 1/lambda_A) is honoured as MAP, so an item's a moves away
-from 0 in proportion to its support in the log.
+anywhere are text only. Its prior N(0, 1/lambda_A) is honoured as MAP, and its effect is
+weighted by w_v = n_v / (n_v + kappa), n_v the item's support (its interactions in the logs the
+run learned from): a rarely seen item stays near its text, a frequent one carries what its log
+says, whatever the optimiser does with the rare rows.
 
 The transformer follows the research code's ``nn.TransformerEncoderLayer`` (post-norm, ReLU
 feed-forward of size ``ff_size`` (= H), dropout on attention weights, after the feed-forward
@@ -63,6 +66,7 @@ class ModelConfig:
     popularity_head: bool = True
     item_offsets: bool = True
     item_identity: bool = False  # needs domains that declare a shared item key space
+    identity_shrinkage: float = 10.0  # kappa: an item seen kappa times carries half of its identity
     init_std: float = 0.02
     domain_items: list[int] = field(default_factory=list)  # catalog size of each source domain
     identity_items: int = 0  # rows of the identity table (the run's identity vocabulary)
@@ -151,6 +155,8 @@ class PreRec(nn.Module):
         self.domain = nn.Parameter(torch.zeros(cfg.n_domains, H)) if cfg.domain_confounder else None  # D
         self.identity = (nn.Parameter(torch.zeros(cfg.identity_items, H))  # a
                          if cfg.item_identity and cfg.identity_items else None)
+        # w_v = n_v / (n_v + kappa), from the items' support (set_identity_support); a buffer, saved
+        self.register_buffer("identity_weight", torch.zeros(cfg.identity_items if self.identity is not None else 0))
         self.positions = nn.Parameter(torch.zeros(cfg.max_history, H))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.pop = (nn.Sequential(nn.Linear(cfg.n_factors, cfg.pop_hidden), nn.GELU(), nn.Linear(cfg.pop_hidden, 1))
@@ -175,9 +181,17 @@ class PreRec(nn.Module):
             has = rows >= 0
             v = v + self.offsets[rows.clamp(min=0)] * has.unsqueeze(-1).to(v.dtype)
         if self.identity is not None and identity is not None:
-            has = identity >= 0
-            v = v + self.identity[identity.clamp(min=0)] * has.unsqueeze(-1).to(v.dtype)
+            rows = identity.clamp(min=0)
+            w = self.identity_weight[rows] * (identity >= 0).to(v.dtype)
+            v = v + self.identity[rows] * w.unsqueeze(-1)
         return v
+
+    @torch.no_grad()
+    def set_identity_support(self, support) -> None:
+        """w_v = n_v / (n_v + kappa) from each identity row's support n_v (interactions in the log)."""
+        if self.identity is not None:
+            n = torch.as_tensor(support, dtype=torch.float32, device=self.identity_weight.device)
+            self.identity_weight.copy_(n / (n + self.cfg.identity_shrinkage))
 
     def domain_vectors(self, domains: torch.Tensor | None) -> torch.Tensor | None:
         """D_k per row (``None`` when the confounder is off or ``domains`` is None: D = 0)."""

@@ -20,7 +20,7 @@ import torch
 
 from prerec.config import FinetuneConfig, TrainConfig
 from prerec.data.identity import Identity, own_space
-from prerec.data.instances import make_instances
+from prerec.data.instances import Instances, make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.intervention import PreRecRecommender
@@ -45,7 +45,7 @@ def grow_model(model: PreRec, n_new_items: int, n_new_identities: int = 0) -> Pr
     with torch.no_grad():
         for name, p in new.state_dict().items():
             old = state[name]
-            if name in ("offsets", "domain", "identity"):
+            if name in ("offsets", "domain", "identity", "identity_weight"):
                 p.zero_()
                 p[: old.shape[0]] = old
             else:
@@ -53,10 +53,11 @@ def grow_model(model: PreRec, n_new_items: int, n_new_identities: int = 0) -> Pr
     return new
 
 
-def grow_identity(run: Run, target: PreparedDomain) -> tuple[Identity | None, np.ndarray | None]:
+def grow_identity(run: Run, target: PreparedDomain, inst: Instances) -> tuple[Identity | None, np.ndarray | None]:
     """The run's identity vocabulary grown by the target's items it does not know, and the
     identity row of every target item: target items learn identity from the target's log (with
-    the same prior), those the sources knew start from what the sources said."""
+    the same prior), those the sources knew start from what the sources said. The support of
+    each row grows by the target items' interactions in the fine-tuning instances."""
     rows = run.identity_rows(target.domain)
     if rows is None:
         return None, None
@@ -68,6 +69,7 @@ def grow_identity(run: Run, target: PreparedDomain) -> tuple[Identity | None, np
     grown = Identity(np.r_[old.spaces, np.full(int(new.sum()), space, dtype=object)],
                      np.r_[old.item_ids, np.asarray(target.domain.item_ids, dtype=object)[new]],
                      np.r_[old.support, np.zeros(int(new.sum()), np.int64)])
+    grown.support += np.bincount(rows[inst.targets], minlength=len(grown))
     return grown, rows
 
 
@@ -100,9 +102,11 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
         inst = inst.first(int(n_instances))
     if len(inst) == 0:
         raise PrerecError(f"fine-tuning on {target.name!r}: no training instances (N = {n_instances})")
-    identity, rows = grow_identity(run, target)
+    identity, rows = grow_identity(run, target, inst)
     n_new = 0 if identity is None else len(identity) - len(run.identity)
     model = grow_model(run.model, target.n_items, n_new)
+    if identity is not None:
+        model.set_identity_support(identity.support)
     k = model.cfg.n_domains - 1
     base = int(model.offset_base[k])
     device = next(model.parameters()).device

@@ -146,6 +146,8 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
     dim = int(prepared[0].item_emb.shape[1])
     torch.manual_seed(cfg.seed)  # the initial weights are a function of the seed
     model = PreRec(cfg.model_config(dim, [p.n_items for p in train_prepared], len(identity) if identity else 0))
+    if identity is not None:
+        model.set_identity_support(identity.support)
     base = model.offset_base.numpy()
     identity_of = None if identity is None else np.concatenate([identity.maps[p.name] for p in train_prepared])
     corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.model.max_history, layout=cfg.batch_layout,
