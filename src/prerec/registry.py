@@ -49,6 +49,7 @@ class ModelEntry:
     curve: Callable[[ModelContext], ModelSpec] | None = None  # built at N target instances (ctx.n)
     same_as: tuple[tuple[int | str, str], ...] = ()  # curve points that equal a main-table model
     needs_sources: bool = False  # built from the source domains' logs (ids shared with the target)
+    zero_shot: bool = True  # no training on the target (repeated over training seeds in benchmarks)
 
     @property
     def needs_run(self) -> bool:
@@ -160,6 +161,6 @@ register(ModelEntry("zesrec", _zero_shot, "ablation: neither confounder (ZESRec)
 register(ModelEntry("markov", _markov, "source transitions by shared item id, last 5 items weighted 1, 1/2, ...",
                     curve=_markov_curve, same_as=((0, "markov"),), needs_sources=True))
 register(ModelEntry("sasrec-scratch", _sasrec, "ID-based SASRec trained on the target's training users",
-                    curve=_sasrec, same_as=(("all", "sasrec-scratch"),)))
+                    curve=_sasrec, same_as=(("all", "sasrec-scratch"),), zero_shot=False))
 register(ModelEntry("prerec-finetuned", _finetuned, "PreRec fine-tuned on the target's training users",
-                    variant="prerec"))
+                    variant="prerec", zero_shot=False))

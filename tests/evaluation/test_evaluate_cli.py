@@ -287,3 +287,41 @@ def test_experiment_reports_each_result_as_soon_as_it_is_done(tmp_path):
     res = exp.run(on_result=lambda r: seen.append((r.model, r.domain, len(exp.results.ranks))))
     assert seen == [("popularity", "a", 1), ("text-last", "a", 2), ("popularity", "b", 3), ("text-last", "b", 4)]
     assert len(res.ranks) == 4
+
+
+def test_experiment_zero_shot_rows_over_training_seeds_and_markov_na(tmp_path, capsys):
+    """train_seeds: the zero-shot PreRec rows once per training seed on the same test users;
+    an id-based baseline where ids are not shared is n/a, with the reason."""
+    for n, s in (("a", 1), ("b", 2), ("c", 3)):
+        write_canonical(tmp_path / n, seed=s)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(f'''
+name = "seeds"
+encoder = "hash:64"
+ratio = 0.05
+train_seeds = [5, 6]
+domains = ["a=canonical:{tmp_path / 'a'}", "b=canonical:{tmp_path / 'b'}", "c=canonical:{tmp_path / 'c'}"]
+targets = ["c"]
+models = ["text-last", "markov", "prerec", "prerec-finetuned"]
+[pretrain]
+preset = "cpu"
+set = {{ epochs = 1, hidden_size = 16, max_instances_per_epoch = 300 }}
+[finetune]
+epochs = 1
+''')
+    out = tmp_path / "out"
+    assert main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    assert res["train_seeds"] == [5, 6] and set(res["by_seed"]) == {"5", "6"}
+    assert set(res["by_seed"]["6"]) == {"prerec"}  # zero-shot rows only; fine-tuning keeps one seed
+    assert res["by_seed"]["5"]["prerec"] == res["results"]["mean"]["prerec"]
+    assert res["by_seed"]["6"]["prerec"]["instances"] == res["results"]["mean"]["prerec"]["instances"]
+    assert res["by_seed"]["6"]["prerec"] != res["by_seed"]["5"]["prerec"]  # another training seed
+    assert res["pretraining"]["all-prerec-seed6"]["train_seed"] == 6
+    assert "markov" in res["not_applicable"] and "markov" not in res["results"]["mean"]
+    table = (out / "table.md").read_text()
+    assert "| markov | n/a" in table and "over 2 training seeds" in table
+    first = pd.read_parquet(out / "instances.parquet")
+    other = pd.read_parquet(out / "instances-seed6.parquet")
+    prerec = first[first.model == "prerec"]
+    assert list(other.user_id) == list(prerec.user_id) and list(other.position) == list(prerec.position)

@@ -62,6 +62,8 @@ class Benchmark:
         self.pretraining: dict[str, dict] = {}
         self.dropped_sources: list[str] = []
         self.not_applicable: dict[str, str] = {}  # model -> why it does not apply (e.g. ids not shared)
+        self.seeds = list(cfg.train_seeds) or [cfg.seed]
+        self.by_seed: dict[int, Results] = {s: Results(ratio=cfg.ratio, ks=tuple(cfg.ks)) for s in self.seeds[1:]}
         self.folds: list[Fold] = []
 
     # ---- pieces --------------------------------------------------------------------------------
@@ -72,18 +74,20 @@ class Benchmark:
         wanted = {MODELS[n].variant for n in names} - {None}
         return list(dict.fromkeys(e.variant for e in MODELS.values() if e.variant in wanted))
 
-    def pretrained(self, fold: Fold, variant: str, domains: dict[str, Domain]) -> Run:
-        """The fold's run of ``variant``: loaded when done before, else pre-trained now."""
-        run_dir = self.runs_dir / f"{fold.name}-{variant}"
+    def pretrained(self, fold: Fold, variant: str, domains: dict[str, Domain], seed: int | None = None) -> Run:
+        """The fold's run of ``variant`` (training seed ``seed``, default the first): loaded when
+        done before, else pre-trained now. The user split always keeps the config's ``seed``."""
+        seed = self.seeds[0] if seed is None else seed
+        run_dir = self.runs_dir / (f"{fold.name}-{variant}" + ("" if seed == self.seeds[0] else f"-seed{seed}"))
         done = run_dir / "DONE"
         if done.exists():
             log.info("reusing the pre-trained run %s", run_dir)
             run = load_run(run_dir)
-            self._record(fold, variant, run, json.loads(done.read_text()).get("seconds"))
+            self._record(fold, variant, run, json.loads(done.read_text()).get("seconds"), seed)
             return run
         pre = dict(self.cfg.pretrain)
         sets = {**pre.get("set", {}), "variant": variant, "encoder": self.cfg.encoder,
-                "seed": self.cfg.seed, "split_seed": self.cfg.seed, "progress": self.progress}
+                "seed": seed, "split_seed": self.cfg.seed, "progress": self.progress}
         select_on = fold_select_on(self.cfg, fold)
         if select_on is not None:
             sets["select_on"] = select_on
@@ -92,13 +96,14 @@ class Benchmark:
         run = pretrain([domains[s] for s in fold.sources], tcfg, run_dir, specs=list(fold.sources),
                        resume=(run_dir / "config.json").exists())
         seconds = time.perf_counter() - t0
-        self._record(fold, variant, run, seconds)
+        self._record(fold, variant, run, seconds, seed)
         done.write_text(json.dumps({"seconds": seconds}) + "\n")
         return run
 
-    def _record(self, fold: Fold, variant: str, run: Run, seconds: float | None) -> None:
+    def _record(self, fold: Fold, variant: str, run: Run, seconds: float | None, seed: int) -> None:
         selection = run.selection or {}
-        self.pretraining[f"{fold.name}-{variant}"] = {
+        key = f"{fold.name}-{variant}" + ("" if seed == self.seeds[0] else f"-seed{seed}")
+        self.pretraining[key] = {"train_seed": seed,
             "seconds": seconds, "epochs_trained": len(run.history),
             "epoch_kept": run.epoch,  # the best validation epoch, or (refit, keep_last) the last
             "select_on": selection.get("select_on", run.config.select_on), "refit": bool(selection),
@@ -169,6 +174,20 @@ class Benchmark:
         exp.run(on_result=keep)
         self.timings[f"main/{fold.name}"] = time.perf_counter() - t0
         self.run_curve(fold, runs, targets, source_items, exp.results, sources)
+        self.run_seeds(fold, domains, targets, source_items)
+
+    def run_seeds(self, fold: Fold, domains: dict[str, Domain], targets: list, source_items: set[str]) -> None:
+        """The zero-shot PreRec rows again for every further training seed (same split, same users)."""
+        names = [n for n in self.cfg.models if MODELS[n].needs_run and MODELS[n].zero_shot]
+        for seed in self.seeds[1:]:
+            runs = {v: self.pretrained(fold, v, domains, seed) for v in dict.fromkeys(MODELS[n].variant for n in names)}
+            models = {n: MODELS[n].build(self.context(runs[MODELS[n].variant])) for n in names}
+
+            def keep(r, seed=seed) -> None:
+                self.by_seed[seed].add(r)
+                self.checkpoint()
+
+            Experiment(targets, models, self.eval_cfg, source_items).run(on_result=keep)
 
     def run_curve(self, fold: Fold, runs: dict[str, Run], targets: list, source_items: set[str],
                   main: Results, sources: list) -> None:
@@ -213,6 +232,9 @@ class Benchmark:
         self.timings["total"] = time.perf_counter() - t_start
         return self.write(folds)
 
+    def by_seed_models(self) -> list[str]:
+        return [n for n in self.cfg.models if MODELS[n].needs_run and MODELS[n].zero_shot]
+
     def checkpoint(self) -> None:
         """Write what is done so far (an interrupted benchmark still leaves its figures)."""
         try:
@@ -237,6 +259,10 @@ class Benchmark:
             "folds": [vars(f) for f in folds],
             "sources_without_training_instances": self.dropped_sources,
             "not_applicable": self.not_applicable,
+            "train_seeds": self.seeds,
+            "by_seed": {str(self.seeds[0]): {m: v for m, v in self.main.summary()["mean"].items()
+                                             if m in self.by_seed_models()},
+                        **{str(s): r.summary()["mean"] for s, r in self.by_seed.items() if r.ranks}},
             "results": self.main.summary(),
             "unseen": unseen,
             "incremental": curve,
@@ -249,6 +275,11 @@ class Benchmark:
         tmp = self.out / f".instances.parquet.tmp{os.getpid()}"
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.out / "instances.parquet")
+        for seed, res in self.by_seed.items():  # the zero-shot rows of the further training seeds
+            if res.ranks:
+                tmp = self.out / f".instances-seed{seed}.parquet.tmp{os.getpid()}"
+                res.instances_frame().to_parquet(tmp, index=False)
+                os.replace(tmp, self.out / f"instances-seed{seed}.parquet")
         md = markdown_report(result)
         (self.out / "table.md").write_text(md)
         if any(curve.values()):  # a config without an incremental curve draws no plot

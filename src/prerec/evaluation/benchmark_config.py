@@ -3,6 +3,9 @@
 Keys (see ``src/prerec/configs/experiments/b1.toml``)::
 
     name, description, ratio, ks, seed, encoder
+    train_seeds = [2023, 2024, 2025]   # pre-train the zero-shot PreRec rows once per training seed
+                                       # (the split keeps ``seed``); the first seed's run also serves
+                                       # fine-tuning and the curve
     domains = [specs]            # NAME=FORMAT:PATH; "{data}" is the shared data folder
     targets = [names]
     protocol = "fixed" | "leave-one-out"   # one fold (targets vs every other domain), or one
@@ -40,7 +43,8 @@ class BenchmarkConfig:
     description: str = ""
     ratio: float = 0.01
     ks: list[int] = field(default_factory=lambda: [20])
-    seed: int = SPLIT_SEED
+    seed: int = SPLIT_SEED  # the user split (fixed: the test users stay the same) and the first training seed
+    train_seeds: list[int] = field(default_factory=list)  # training seeds of the zero-shot PreRec rows
     encoder: str = "e5"
     domains: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 METRICS = (("recall@k%", "Recall@K%"), ("rndcg@k%", "r-NDCG@K%"), ("recall@20", "Recall@20"), ("ndcg@20", "NDCG@20"))
 
 
@@ -23,6 +25,23 @@ def summary_table(summary: dict, metric: str = "recall@k%", not_applicable: dict
         lines.append("| " + " | ".join(row) + " |")
     for m in not_applicable or {}:
         lines.append("| " + " | ".join([m, *["n/a"] * (len(head) - 1)]) + " |")
+    return lines
+
+
+def seeds_table(by_seed: dict) -> list[str]:
+    """Zero-shot PreRec rows over training seeds: mean and sample sd of each mean metric, and the
+    value of each seed (the split, hence the test users, is the same for every seed)."""
+    seeds = list(by_seed)
+    models = [m for m in by_seed[seeds[0]] if all(m in by_seed[s] for s in seeds)]
+    head = ["model", *[f"{label} mean ± sd" for _, label in METRICS[:2]], *[f"Recall@K% seed {s}" for s in seeds]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in models:
+        cells = []
+        for key, _ in METRICS[:2]:
+            v = [by_seed[s][m][key] for s in seeds]
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            cells.append(f"{sum(v) / len(v):.4f} ± {sd:.4f}")
+        lines.append("| " + " | ".join([m, *cells, *[_f(by_seed[s][m]["recall@k%"]) for s in seeds]]) + " |")
     return lines
 
 
@@ -55,6 +74,10 @@ def markdown_report(result: dict) -> str:
     out += ["", "## Recall@K% per target, and means", "", *summary_table(result["results"], not_applicable=na), ""]
     out += ["## r-NDCG@K% per target", "", *summary_table(result["results"], "rndcg@k%", na), ""]
     out += [f"n/a `{m}`: {why}" for m, why in na.items()] + ([""] if na else [])
+    by_seed = result.get("by_seed", {})
+    if len(by_seed) > 1:
+        out += [f"## Zero-shot PreRec over {len(by_seed)} training seeds (split seed {cfg['seed']}: the same test users)",
+                "", *seeds_table(by_seed), ""]
     unseen = result.get("unseen", {})
     if any(m.get("instances") for m in unseen.get("mean", {}).values()):
         out += ["## Unseen targets (item id in no source domain)", "", *summary_table(unseen), ""]
