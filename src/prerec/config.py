@@ -127,6 +127,8 @@ class FinetuneConfig:
     lr: float = 1e-4
     epochs: int = 25
     patience: int = 3
+    lr_grid: list[float] = field(default_factory=list)  # several: each tried, chosen on target validation
+    lambda_identity_grid: list[float] = field(default_factory=list)  # likewise for the identity prior
     batch_size: int | None = None  # None: the run's
     batch_layout: str | None = None  # None: the run's
     valid_max_instances: int | None = None  # None: the run's

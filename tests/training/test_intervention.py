@@ -13,7 +13,7 @@ from prerec.data.instances import make_instances
 from prerec.errors import PrerecError
 from prerec.intervention import PreRecRecommender
 from prerec.recommender import Recommender
-from prerec.training.finetune import finetune
+from prerec.training.finetune import finetune, finetune_run
 from prerec.training.pretrain import pretrain
 
 
@@ -144,3 +144,19 @@ def test_leave_one_source_out_selection(office, lastfm):
     assert list(valid) == ["lastfm"] and valid["lastfm"]["inference"] == "zero-shot"
     with pytest.raises(PrerecError, match="select_on"):
         pretrain([office], tiny_config(select_on=["nowhere"]))
+
+
+def test_finetuning_keeps_the_pretrained_weights_unless_an_epoch_beats_them(run, target):
+    """Epoch 0 is validated too: a ruinous learning rate leaves the run as it started, and a grid
+    is chosen on the target's validation users (its trials are in run.selection)."""
+    new = finetune_run(run, target, 200, FinetuneConfig(epochs=2, batch_size=64, lr_grid=[10.0, 1e-4]))
+    tried = new.selection["tried"]
+    assert [t["lr"] for t in tried] == [10.0, 1e-4] and new.selection["chosen_on"] == "target validation users"
+    assert new.config.lr == max(tried, key=lambda t: t["valid_metric"])["lr"]
+    ruined = next(t for t in tried if t["lr"] == 10.0)
+    assert ruined["epoch"] == 0  # no epoch beat the pre-trained weights
+    bad = finetune_run(run, target, 200, FinetuneConfig(epochs=1, batch_size=64, lr=10.0))
+    hist, lengths, days, _ = _requests(target)
+    zero = PreRecRecommender(run, "zero-shot").score(target, hist, lengths, days)
+    kept = PreRecRecommender(bad, "in-domain").score(target, hist, lengths, days)
+    np.testing.assert_allclose(kept, zero, rtol=1e-5, atol=1e-5)  # fresh D = 0, offsets 0: the zero-shot model

@@ -27,7 +27,7 @@ from prerec.intervention import PreRecRecommender
 from prerec.model import PreRec
 from prerec.run import Run, SourceInfo
 from prerec.training.data import Corpus, Part
-from prerec.training.loop import Hooks, TrainState, make_optimizer, train
+from prerec.training.loop import BestEpoch, Hooks, TrainState, make_optimizer, train
 from prerec.training.pretrain import score_function
 from prerec.training.validation import ValidationSet, validate
 
@@ -88,20 +88,9 @@ def _finetune_config(run: Run, ft: FinetuneConfig) -> TrainConfig:
     return cfg.validate()
 
 
-def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = None,
-                 config: FinetuneConfig | None = None, log: Callable[[dict], None] | None = None) -> Run:
-    """Fine-tune ``run`` on ``target``; returns a new in-memory run that knows the target in-domain."""
-    if target.name in [s.name for s in run.sources if s.domain_index >= 0]:
-        raise PrerecError(f"fine-tuning target {target.name!r} has the name of a domain the run already knows")
-    if target.item_emb.shape[1] != run.model.cfg.text_dim:
-        raise PrerecError(f"target {target.name!r}: embeddings of dim {target.item_emb.shape[1]}, "
-                          f"the run expects {run.model.cfg.text_dim} (prepare it with run.prepare)")
-    cfg = _finetune_config(run, config or FinetuneConfig())
-    inst = make_instances(target.split.train)
-    if n_instances is not None:
-        inst = inst.first(int(n_instances))
-    if len(inst) == 0:
-        raise PrerecError(f"fine-tuning on {target.name!r}: no training instances (N = {n_instances})")
+def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig) -> tuple[Run, Corpus]:
+    """A new in-memory run that knows the target: one more domain (D and offsets at 0) and identity
+    rows for the target items the run did not know; and the corpus of the target's instances."""
     identity, rows = grow_identity(run, target, inst)
     n_new = 0 if identity is None else len(identity) - len(run.identity)
     model = grow_model(run.model, target.n_items, n_new)
@@ -109,17 +98,24 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
         model.set_identity_support(identity.support)
     k = model.cfg.n_domains - 1
     base = int(model.offset_base[k])
-    device = next(model.parameters()).device
     identity_of = None if rows is None else np.r_[np.full(base, -1, np.int64), rows]
     corpus = Corpus([Part(target, inst, k)], np.array([base]), cfg.n_negatives, cfg.model.max_history,
                     layout=cfg.batch_layout, x_base=base, identity_of=identity_of)
-    X = torch.from_numpy(np.ascontiguousarray(target.item_emb, dtype=np.float32)).to(device)
-    optimizer = make_optimizer(model, cfg, len(inst))
     sources = [*run.sources, SourceInfo(target.name, target.domain.source or target.name, "finetune",
                                         target.n_items, k, len(inst))]
     item_ids = {**run.item_ids, target.name: target.domain.item_ids}
-    new_run = Run(cfg, model, run.encoder_spec, run.encoder_identity, sources, item_ids,
-                  run.postprocess_state, None, [], identity=identity)
+    return Run(cfg, model, run.encoder_spec, run.encoder_identity, sources, item_ids, run.postprocess_state,
+               None, [], identity=identity), corpus
+
+
+def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig,
+                log: Callable[[dict], None] | None) -> tuple[Run, float]:
+    """One fine-tuning under ``cfg``; the validation metric of the weights it keeps. The
+    pre-trained weights are validated first and kept unless an epoch beats them, so fine-tuning
+    never ends below where it started (on the target's validation users)."""
+    new_run, corpus = _grown_run(run, target, inst, cfg)
+    model, device = new_run.model, new_run.device
+    X = torch.from_numpy(np.ascontiguousarray(target.item_emb, dtype=np.float32)).to(device)
     vset = [ValidationSet.build(target, "in-domain", cfg.valid_max_instances, cfg.seed, cfg.model.max_history)]
     has_valid = len(vset[0]) > 0
 
@@ -133,10 +129,46 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
         if log is not None and st.history:
             log(st.history[-1])
 
-    state = train(model, corpus, X, cfg, optimizer=optimizer, state=TrainState(), device=device,
-                  hooks=Hooks(do_validate, report), lr_schedule=False, desc=f"finetune {target.name}")
+    start, best = TrainState(), BestEpoch()
+    if has_valid:  # epoch 0: the pre-trained weights themselves
+        start.best_metric, start.best_epoch = do_validate(-1)[0], 0
+        best.keep(model)
+    state = train(model, corpus, X, cfg, optimizer=make_optimizer(model, cfg, len(inst)), state=start,
+                  device=device, hooks=Hooks(do_validate, report), best=best, lr_schedule=False,
+                  desc=f"finetune {target.name}")
     new_run.history, new_run.epoch = list(state.history), state.best_epoch
-    return new_run
+    return new_run, state.best_metric
+
+
+def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = None,
+                 config: FinetuneConfig | None = None, log: Callable[[dict], None] | None = None) -> Run:
+    """Fine-tune ``run`` on ``target``; returns a new in-memory run that knows the target in-domain.
+
+    With ``lr_grid`` / ``lambda_identity_grid`` every combination is trained and the one with the
+    best validation metric on the target's *validation* users is kept (its choice is in
+    ``run.selection``)."""
+    if target.name in [s.name for s in run.sources if s.domain_index >= 0]:
+        raise PrerecError(f"fine-tuning target {target.name!r} has the name of a domain the run already knows")
+    if target.item_emb.shape[1] != run.model.cfg.text_dim:
+        raise PrerecError(f"target {target.name!r}: embeddings of dim {target.item_emb.shape[1]}, "
+                          f"the run expects {run.model.cfg.text_dim} (prepare it with run.prepare)")
+    ft = config or FinetuneConfig()
+    inst = make_instances(target.split.train)
+    if n_instances is not None:
+        inst = inst.first(int(n_instances))
+    if len(inst) == 0:
+        raise PrerecError(f"fine-tuning on {target.name!r}: no training instances (N = {n_instances})")
+    best_run, best_metric, tried = None, -np.inf, []
+    for lr in ft.lr_grid or [ft.lr]:
+        for lam in ft.lambda_identity_grid or [run.config.lambda_identity]:
+            cfg = _finetune_config(run, ft)
+            cfg.lr, cfg.lambda_identity = float(lr), float(lam)
+            new_run, metric = _train_once(run, target, inst, cfg, log)
+            tried.append({"lr": lr, "lambda_identity": lam, "valid_metric": metric, "epoch": new_run.epoch})
+            if best_run is None or metric > best_metric:
+                best_run, best_metric = new_run, metric
+    best_run.selection = {"chosen_on": "target validation users", "tried": tried}
+    return best_run
 
 
 def finetune(run: Run, target: PreparedDomain, n_instances: int | None = None,
