@@ -33,6 +33,13 @@ SETTINGS = {
                                    "lambda_identity": 1.0},
     "identity-all-users-long-l1e4": {"item_identity": True, "source_users": "all",
                                      "max_instances_per_epoch": 50000, "lambda_identity": 1e4},
+    "identity-all-users-lr10": {"item_identity": True, "source_users": "all", "identity_lr_scale": 10.0},
+    "identity-all-users-lr30": {"item_identity": True, "source_users": "all", "identity_lr_scale": 30.0},
+    "identity-all-users-lr10-neg1023": {"item_identity": True, "source_users": "all", "identity_lr_scale": 10.0,
+                                        "n_negatives": 1023},
+    "identity-all-users-lr10-k1": {"item_identity": True, "source_users": "all", "identity_lr_scale": 10.0,
+                                   "identity_shrinkage": 1.0},
+    "text-all-users": {"variant": "prerec-text", "source_users": "all"},
 }
 
 

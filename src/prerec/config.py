@@ -39,6 +39,7 @@ class TrainConfig:
     lambda_offset: float = 100.0  # prior precision of e_j
     prior_form: str = "weight-decay"  # weight-decay: the research code's; map: the written objective
     lambda_identity: float = 100.0  # prior precision of a_v (item identity), always as MAP
+    identity_lr_scale: float = 1.0  # the identity table's learning rate is lr x this (sparse rows learn slowly)
     # text
     encoder: str = "e5"
     embedding_postprocess: str = "none"  # none | center | whiten (prerec.text.postprocess)

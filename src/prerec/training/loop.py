@@ -114,9 +114,12 @@ def prior_decay(cfg: TrainConfig, n_train: int) -> dict[str, float]:
 def make_optimizer(model: PreRec, cfg: TrainConfig, n_train: int, lr: float | None = None) -> torch.optim.Adam:
     """Adam with weight decay (= the Gaussian priors) on D, e and a only."""
     decay, params = prior_decay(cfg, n_train), model.prior_parameters()
-    groups = [{"params": params[name], "weight_decay": decay[name]}
-              for name in ("rest", "domain", "offsets", "identity") if params[name]]
-    return torch.optim.Adam(groups, lr=cfg.lr if lr is None else lr, fused=True)
+    groups = [{"params": params[name], "weight_decay": decay[name], "lr_scale": cfg.identity_lr_scale
+               if name == "identity" else 1.0} for name in ("rest", "domain", "offsets", "identity") if params[name]]
+    base = cfg.lr if lr is None else lr
+    for g in groups:
+        g["lr"] = base * g["lr_scale"]
+    return torch.optim.Adam(groups, lr=base, fused=True)
 
 
 def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
@@ -275,7 +278,7 @@ def train(model: PreRec, corpus: Corpus, X: torch.Tensor, cfg: TrainConfig, *,
         epoch = state.epoch
         lr = cfg.lr * (cfg.lr_decay ** epoch if lr_schedule else 1.0)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         done, seconds = _run_epoch(model, corpus, X, cfg, optimizer, state, device, hooks, world, desc)
         record = {
             "epoch": epoch + 1, "lr": lr, "loss": state.epoch_loss / max(state.epoch_targets, 1),
