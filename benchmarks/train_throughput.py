@@ -13,7 +13,9 @@ For each configuration (``paper``: H=256, 2 layers, 64 history, 255 negatives, b
   the 256 candidates), the popularity head run on every (instance, candidate) pair;
 - ``instance``: the paper's layout with our batch builder (each distinct item projected once
   per batch, g once per distinct factor row);
-- ``sequence``: chunks of <= 65 items, one causal pass per chunk, negatives shared by a chunk.
+- ``sequence``: chunks of <= 65 items, one causal pass per chunk, negatives shared by a chunk;
+- ``sequence+identity``: the same with item identity (a table row per shared stock code), whose
+  cost is printed against ``sequence``.
 
 and prints instances/s, peak memory (CUDA: max allocated; CPU: peak growth of the malloc
 heap during the mode, sampled every millisecond; model and data allocated before it are not counted) and the arithmetic floor: forward+backward FLOPs per instance of
@@ -32,11 +34,13 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp (see docs/model.md)
+from prerec.constants import set_thread_environment
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+set_thread_environment()  # before torch loads libgomp (see docs/model.md)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PREREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -176,7 +180,9 @@ def measure(preset: str, mode: str, prepared, device: torch.device, seconds: flo
     from prerec.training.loop import make_optimizer
     from prerec.training.pretrain import build_training
 
-    cfg = build_config(preset, sets=[f"batch_layout={'instance' if mode == 'reference' else mode}", "progress=false"])
+    layout, _, extra = mode.partition("+")  # "sequence+identity": the sequence layout with item identity
+    sets = [f"batch_layout={'instance' if layout == 'reference' else layout}", "progress=false"]
+    cfg = build_config(preset, sets=sets + (["item_identity=true"] if extra == "identity" else []))
     _, _, model, corpus, X = build_training(prepared, cfg)
     model.to(device).train()
     X = X.to(device)
@@ -191,7 +197,7 @@ def measure(preset: str, mode: str, prepared, device: torch.device, seconds: flo
         neg = corpus.negatives(cfg.seed, 0, s, d)
         n = int(sizes[a:b].sum())
         opt.zero_grad(set_to_none=True)
-        if mode == "reference":
+        if layout == "reference":
             loss, batch = reference_step(model, corpus, X, d, u, neg, device), None
         else:
             batch = corpus.build(d, u, neg, float(n), X, device)
@@ -210,7 +216,7 @@ def measure(preset: str, mode: str, prepared, device: torch.device, seconds: flo
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds and s < len(bounds) - 1:
             n, batch = step(s)
-            flops += batch_flops(model, batch, mode, n)
+            flops += batch_flops(model, batch, layout, n)
             done += n
             s += 1
         sync(device)
@@ -228,7 +234,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0, help="measured time per (config, mode)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--configs", default="paper,cpu")
-    ap.add_argument("--modes", default="reference,instance,sequence")
+    ap.add_argument("--modes", default="reference,instance,sequence,sequence+identity",
+                    help="layouts; sequence+identity: with item identity (its cost against sequence)")
     ap.add_argument("--encoder", default="hash:384")
     ap.add_argument("--data", help="Online Retail file (default: ../shared/data); 'embedded': the packaged copy")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
@@ -244,15 +251,20 @@ def main() -> None:
     for preset in args.configs.split(","):
         from prerec.config import build_config
 
-        H = build_config(preset).hidden_size
+        H = build_config(preset).model.hidden_size
         rate = matmul_rate(device, H)
         print(f"\n[{preset}] H={H}; matmul rate {rate / 1e9:,.1f} GFLOP/s")
         print(f"{'mode':<10} {'inst/s':>10} {'x ref':>7} {'peak MB':>9} {'GFLOP/inst':>11} {'floor inst/s':>13}")
-        ref = None
+        ref = text_only = None
         for mode in args.modes.split(","):
             r = measure(preset, mode, prepared, device, args.seconds, rate)
             ref = r["instances_per_s"] if mode == "reference" else ref
             r["speedup_vs_reference"] = r["instances_per_s"] / ref if ref else None
+            if mode == "sequence":
+                text_only = r["instances_per_s"]
+            if mode == "sequence+identity" and text_only:
+                r["vs_text_only"] = r["instances_per_s"] / text_only
+                print(f"  item identity: {r['vs_text_only']:.2f}x the text-only sequence layout's instances/s")
             rows.append(r)
             sp = f"{r['speedup_vs_reference']:.1f}" if ref else "-"
             print(f"{mode:<10} {r['instances_per_s']:>10,.0f} {sp:>7} {r['peak_mb']:>9,.0f} "
