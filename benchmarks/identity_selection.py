@@ -40,6 +40,13 @@ SETTINGS = {
     "identity-all-users-lr10-k1": {"item_identity": True, "source_users": "all", "identity_lr_scale": 10.0,
                                    "identity_shrinkage": 1.0},
     "text-all-users": {"variant": "prerec-text", "source_users": "all"},
+    # sampling in proportion to each source's data (not domain-balanced): the United Kingdom holds
+    # ~90% of the sources' transitions, which domain-balanced draws all but ignore
+    "identity-all-proportional": {"item_identity": True, "source_users": "all", "domain_balanced": False},
+    "identity-all-proportional-long": {"item_identity": True, "source_users": "all", "domain_balanced": False,
+                                       "max_instances_per_epoch": 50000},
+    "text-all-proportional-long": {"variant": "prerec-text", "source_users": "all", "domain_balanced": False,
+                                   "max_instances_per_epoch": 50000},
 }
 
 
