@@ -178,7 +178,7 @@ class Benchmark:
 
     def run_seeds(self, fold: Fold, domains: dict[str, Domain], targets: list, source_items: set[str]) -> None:
         """The zero-shot PreRec rows again for every further training seed (same split, same users)."""
-        names = [n for n in self.cfg.models if MODELS[n].needs_run and MODELS[n].zero_shot]
+        names = self.by_seed_models()
         for seed in self.seeds[1:]:
             runs = {v: self.pretrained(fold, v, domains, seed) for v in dict.fromkeys(MODELS[n].variant for n in names)}
             models = {n: MODELS[n].build(self.context(runs[MODELS[n].variant])) for n in names}
@@ -233,7 +233,8 @@ class Benchmark:
         return self.write(folds)
 
     def by_seed_models(self) -> list[str]:
-        return [n for n in self.cfg.models if MODELS[n].needs_run and MODELS[n].zero_shot]
+        names = [n for n in self.cfg.models if MODELS[n].needs_run and MODELS[n].zero_shot]
+        return [n for n in names if n in self.cfg.seed_models] if self.cfg.seed_models else names
 
     def checkpoint(self) -> None:
         """Write what is done so far (an interrupted benchmark still leaves its figures)."""

@@ -45,6 +45,8 @@ class BenchmarkConfig:
     ks: list[int] = field(default_factory=lambda: [20])
     seed: int = SPLIT_SEED  # the user split (fixed: the test users stay the same) and the first training seed
     train_seeds: list[int] = field(default_factory=list)  # training seeds of the zero-shot PreRec rows
+    seed_models: list[str] = field(default_factory=list)  # the rows repeated over them (default: every
+                                                          # zero-shot PreRec row of ``models``)
     encoder: str = "e5"
     domains: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
