@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from prerec.baselines.markov import MarkovBaseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
+from prerec.baselines.sasrec_sources import SASRecSources
 from prerec.baselines.simple import PopularityBaseline, TextLastBaseline, TextMeanBaseline
 from prerec.config import FinetuneConfig
 from prerec.data.instances import make_instances
@@ -140,6 +141,20 @@ def _markov(ctx: ModelContext) -> Callable[[PreparedDomain], Recommender]:
     return _markov_curve(ModelContext(sources=ctx.sources, n=0))
 
 
+def _sasrec_sources(ctx: ModelContext) -> Callable[[PreparedDomain], Recommender]:
+    """Zero-shot: trained once on ``ctx.sources`` (pooled, by shared id) and reused for every
+    target built from this context (a fold's targets share one fit)."""
+    fitted: dict[tuple[str, ...], SASRecSources] = {}
+
+    def factory(target: PreparedDomain) -> Recommender:
+        key = tuple(s.name for s in ctx.sources)
+        if key not in fitted:
+            fitted[key] = SASRecSources(ctx.sasrec).fit(ctx.sources)
+        return fitted[key].match(target)
+
+    return factory
+
+
 def _monte_carlo(ctx: ModelContext) -> Recommender:
     return PreRecRecommender(ctx.run, "zero-shot-mc", mc_draws=int(ctx.mc.get("draws", 16)),
                              mc_source=str(ctx.mc.get("source", "empirical")))
@@ -160,6 +175,8 @@ register(ModelEntry("prerec-no-pop", _zero_shot, "ablation: pre-trained without 
 register(ModelEntry("zesrec", _zero_shot, "ablation: neither confounder (ZESRec)", variant="zesrec"))
 register(ModelEntry("markov", _markov, "source transitions by shared item id, last 5 items weighted 1, 1/2, ...",
                     curve=_markov_curve, same_as=((0, "markov"),), needs_sources=True))
+register(ModelEntry("sasrec-sources", _sasrec_sources, "ID-based SASRec trained on the pooled sources by shared "
+                    "item id, zero-shot", needs_sources=True))
 register(ModelEntry("sasrec-scratch", _sasrec, "ID-based SASRec trained on the target's training users",
                     curve=_sasrec, same_as=(("all", "sasrec-scratch"),), zero_shot=False))
 register(ModelEntry("prerec-finetuned", _finetuned, "PreRec fine-tuned on the target's training users",

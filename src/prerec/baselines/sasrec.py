@@ -19,6 +19,7 @@ their random initial embedding, which is what an ID model knows about them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,81 @@ def _trim(seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return seq[:, : max(int(lengths.max()), 1)] if len(lengths) else seq
 
 
+def resolve_device(cfg: SASRecConfig) -> torch.device:
+    """``cfg.device``, where ``auto`` is CUDA when available, else CPU."""
+    return torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                        else ("cpu" if cfg.device == "auto" else cfg.device))
+
+
+def validation_metric(scores: np.ndarray, targets: np.ndarray, n_items: int, ratio: float) -> float:
+    """Mean r-NDCG@K% of ``scores`` for ``targets`` over ``n_items`` (NDCG@20 when the catalog
+    is too small for K = floor(ratio N) >= 1, docs/method.md): what early stopping maximises."""
+    higher, tied = rank_counts(scores, targets)
+    values = instance_metrics(higher, tied, n_items, ratio=ratio, ks=(20,))
+    key = "rndcg@k%" if cutoff(n_items, ratio) >= 1 else "ndcg@20"
+    return float(values[key].mean())
+
+
+@torch.no_grad()
+def net_scores(net: SASRecNet, histories: np.ndarray, lengths: np.ndarray, max_len: int, device: torch.device,
+               items: np.ndarray | None = None) -> np.ndarray:
+    """Scores ``(b, n)`` float32 of left-aligned histories (in the net's item space) against every
+    item of the net (``items`` None) or against the given items only, 1024 rows at a time."""
+    net.eval()
+    seq, lens = (t.to(device) for t in _inputs(histories, lengths, max_len))
+    chosen = None if items is None else net.item_emb.weight[torch.from_numpy(items + 1).to(device)]
+    out = np.empty((len(seq), net.item_emb.num_embeddings - 1 if items is None else len(items)), dtype=np.float32)
+    for a in range(0, len(seq), 1024):
+        s, n = _trim(seq[a : a + 1024], lens[a : a + 1024]), lens[a : a + 1024]
+        logits = net.logits(s, n) if chosen is None else net.user(s, n) @ chosen.T
+        out[a : a + 1024] = logits.float().cpu().numpy()
+    return out
+
+
+def train_net(net: SASRecNet, train: Instances, validate: Callable[[], float] | None, cfg: SASRecConfig,
+              rng: np.random.Generator, device: torch.device, desc: str) -> tuple[list[dict[str, float]], float]:
+    """The epoch loop shared by the SASRec baselines: full-softmax cross-entropy of each
+    instance's next item (Adam, ``cfg.batch_size``), ``validate()`` after each epoch (higher is
+    better; None: minus the epoch's summed loss), early stopping after ``cfg.patience`` epochs
+    without improvement, and the best epoch's weights restored into ``net``.
+
+    Returns the per-epoch history and the best validation score."""
+    hist, lens = train.histories(cfg.max_len)
+    seq_all, len_all = (t.to(device) for t in _inputs(hist, lens, cfg.max_len))
+    tgt_all = torch.from_numpy(train.targets.astype(np.int64)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    best_epoch = BestEpoch()
+    best_epoch.keep(net)
+    best, bad, history = -1.0, 0, []
+    bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not cfg.progress, leave=False)
+    for epoch in bar:
+        net.train()
+        perm = torch.from_numpy(rng.permutation(len(train))).to(device)
+        total = 0.0
+        for a in range(0, len(train), cfg.batch_size):
+            rows = perm[a : a + cfg.batch_size]
+            lens = len_all[rows]
+            logits = net.logits(_trim(seq_all[rows], lens), lens)
+            loss = nn.functional.cross_entropy(logits, tgt_all[rows])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(rows)
+        score = validate() if validate is not None else -float(total)
+        history.append({"epoch": epoch + 1, "loss": total / len(train), "valid": score})
+        bar.set_postfix(loss=f"{total / len(train):.3f}", valid=f"{score:.4f}")
+        if score > best:
+            best, bad = score, 0
+            best_epoch.keep(net)
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    bar.close()
+    best_epoch.restore(net)
+    return history, best
+
+
 class SASRecScratch(Recommender):
     """``sasrec-scratch``: ID-based SASRec trained on the target's own training users only."""
 
@@ -130,8 +206,7 @@ class SASRecScratch(Recommender):
         cfg = self.config
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
-                                   else ("cpu" if cfg.device == "auto" else cfg.device))
+        self.device = resolve_device(cfg)
         self.net = SASRecNet(target.n_items, cfg).to(self.device)
         self.domain = target.name
         self.history = []
@@ -140,66 +215,22 @@ class SASRecScratch(Recommender):
             log.info("sasrec-scratch on %s: no training instances, the model stays at its initialisation",
                      target.name)
             return self
-        hist, lens = train.histories(cfg.max_len)
-        seq_all, len_all = (t.to(self.device) for t in _inputs(hist, lens, cfg.max_len))
-        tgt_all = torch.from_numpy(train.targets.astype(np.int64)).to(self.device)
-
         valid = make_instances(target.split.valid)
         if len(valid) > cfg.eval_instances:
             valid = valid.take(np.sort(rng.choice(len(valid), cfg.eval_instances, replace=False)))
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        best_epoch = BestEpoch()
-        best_epoch.keep(self.net)
-        best, bad = -1.0, 0
-        bar = tqdm(range(cfg.epochs), desc=f"sasrec {target.name} ({len(train):,} inst.)", unit="epoch",
-                   disable=not cfg.progress, leave=False)
-        for epoch in bar:
-            self.net.train()
-            perm = torch.from_numpy(rng.permutation(len(train))).to(self.device)
-            total = 0.0
-            for a in range(0, len(train), cfg.batch_size):
-                rows = perm[a : a + cfg.batch_size]
-                lens = len_all[rows]
-                logits = self.net.logits(_trim(seq_all[rows], lens), lens)
-                loss = nn.functional.cross_entropy(logits, tgt_all[rows])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(rows)
-            score = self._validate(target, valid) if len(valid) else -float(total)
-            self.history.append({"epoch": epoch + 1, "loss": total / len(train), "valid": score})
-            bar.set_postfix(loss=f"{total / len(train):.3f}", valid=f"{score:.4f}")
-            if score > best:
-                best, bad = score, 0
-                best_epoch.keep(self.net)
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        bar.close()
-        best_epoch.restore(self.net)
+        self.history, best = train_net(self.net, train, (lambda: self._validate(target, valid)) if len(valid) else None,
+                                       cfg, rng, self.device, f"sasrec {target.name} ({len(train):,} inst.)")
         log.info("sasrec-scratch on %s: %d instances, %d epochs, best validation score %.4f",
                  target.name, len(train), len(self.history), best)
         return self
 
     def _validate(self, target: PreparedDomain, valid: Instances) -> float:
         hist, lens = valid.histories(self.config.max_len)
-        scores = self.score(target, hist, lens, valid.days)
-        higher, tied = rank_counts(scores, valid.targets)
-        values = instance_metrics(higher, tied, target.n_items, ratio=self.config.ratio, ks=(20,))
-        # a catalog too small for K = floor(ratio N) >= 1 falls back to NDCG@20 (docs/method.md)
-        key = "rndcg@k%" if cutoff(target.n_items, self.config.ratio) >= 1 else "ndcg@20"
-        return float(values[key].mean())
+        return validation_metric(self.score(target, hist, lens, valid.days), valid.targets, target.n_items,
+                                 self.config.ratio)
 
-    @torch.no_grad()
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
               days: np.ndarray) -> np.ndarray:
         if self.net is None or self.domain != target.name:
             raise ValueError(f"sasrec-scratch was not trained on domain {target.name!r}; call fit first")
-        self.net.eval()
-        seq, lens = (t.to(self.device) for t in _inputs(histories, lengths, self.config.max_len))
-        out = np.empty((len(seq), target.n_items), dtype=np.float32)
-        for a in range(0, len(seq), 1024):
-            lens_b = lens[a : a + 1024]
-            out[a : a + 1024] = self.net.logits(_trim(seq[a : a + 1024], lens_b), lens_b).float().cpu().numpy()
-        return out
+        return net_scores(self.net, histories, lengths, self.config.max_len, self.device)
