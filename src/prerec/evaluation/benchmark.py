@@ -86,7 +86,8 @@ class Benchmark:
             self._record(fold, variant, run, json.loads(done.read_text()).get("seconds"), seed)
             return run
         pre = dict(self.cfg.pretrain)
-        sets = {**pre.get("set", {}), "variant": variant, "encoder": self.cfg.encoder,
+        sets = {**pre.get("set", {}), **pre.get("variant_set", {}).get(variant, {}), "variant": variant,
+                "encoder": self.cfg.encoder,
                 "seed": seed, "split_seed": self.cfg.seed, "progress": self.progress}
         select_on = fold_select_on(self.cfg, fold)
         if select_on is not None:

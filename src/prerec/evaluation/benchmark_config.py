@@ -14,6 +14,7 @@ Keys (see ``src/prerec/configs/experiments/b1.toml``)::
     incremental = [0, 10, 100, 1000, "all"];  incremental_models = ["prerec", "sasrec-scratch"]
     max_instances                # evaluation instances per target (seeded subset; quick runs)
     [pretrain] preset, set = {key = value}    # prerec pretrain's preset and --set keys
+               variant_set = {variant = {key = value}}   # keys for one variant only (over set)
                select_from = [names], select_count = N
                                  # zero-shot model selection per fold: the first N of these
                                  # names that are sources of the fold become its select_on
@@ -101,10 +102,15 @@ class BenchmarkConfig:
         if unknown:
             raise PrerecError(f"{where}: [sasrec] unknown key(s) {', '.join(sorted(unknown))}")
         FinetuneConfig.from_dict(self.finetune, where=f"{where}: [finetune]")
-        unknown = set(self.pretrain) - {"preset", "set", "select_from", "select_count"}
+        unknown = set(self.pretrain) - {"preset", "set", "variant_set", "select_from", "select_count"}
         if unknown:
             raise PrerecError(f"{where}: [pretrain] unknown key(s) {', '.join(sorted(unknown))}; "
-                              "known: preset, set, select_from, select_count")
+                              "known: preset, set, variant_set, select_from, select_count")
+        per_variant = self.pretrain.get("variant_set", {})
+        bad = sorted(set(per_variant) - {e.variant for e in MODELS.values() if e.variant})
+        if not isinstance(per_variant, dict) or bad:
+            raise PrerecError(f"{where}: [pretrain] variant_set: expected a table per pre-trained variant; "
+                              f"unknown: {', '.join(bad)}")
         chooser = self.pretrain.get("select_from")
         if chooser is not None and not (isinstance(chooser, list) and all(isinstance(n, str) for n in chooser)):
             raise PrerecError(f"{where}: [pretrain] select_from: expected a list of domain names")
