@@ -27,9 +27,11 @@ Popularity trend of item j in domain k, an AR(1) over days d = 0..T-1 (stationar
 Users i = 1..U of domain k: arrival day a_i ~ U{0..T-1}; n_i = 1 + Poisson(mean_length - 1)
 interactions, the t-th on day d_it = a_i + sum_{s<=t} g_is, g_is ~ Poisson(mean_gap)
 (interactions after day T-1 are cut); taste p_i ~ N(0, taste^2 I_H / H). The user state
-follows the last items (an exponential moving average with ``memory`` alpha):
+follows the last items (a moving average with ``memory`` alpha) through one transition R, a
+random rotation of R^H shared by all domains ("after a jacket, gloves"; without it the most
+likely next item would be the last one again):
 
-    s_i0 = p_i,    s_i(t+1) = alpha s_it + (1 - alpha) q_{j_it}
+    s_i0 = p_i,    s_i(t+1) = alpha s_it + (1 - alpha) R q_{j_it}
 
 and the next item is drawn from the catalog by the softmax of the *generating score*
 
@@ -38,7 +40,7 @@ and the next item is drawn from the catalog by the softmax of the *generating sc
 D_k enters on the user side only: on the item side it would add the same amount to every
 candidate of a user. With domain_bias = 0 every domain runs the same process (up to its
 catalog and trends). The ground truth is saved beside the data (``truth.safetensors``: q, E,
-the words of each item, D, each domain's catalog and trend b; ``world.json``: the options
+R, the words of each item, x, D, each domain's catalog and trend b; ``world.json``: the options
 and this story's parameters), and :func:`oracle_scores` recomputes l from a history.
 """
 

@@ -20,7 +20,8 @@ from prerec import __version__
 from prerec.errors import PrerecError
 
 # modules under prerec.cli, in the order ``prerec --help`` lists them
-COMMANDS = ("demo", "data", "encode", "pretrain", "evaluate", "recommend", "experiment", "export", "serve")
+COMMANDS = ("demo", "data", "encode", "pretrain", "evaluate", "recommend", "experiment", "export", "serve",
+            "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:
