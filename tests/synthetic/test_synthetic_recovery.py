@@ -1,8 +1,8 @@
 """End to end on a synthetic world: pre-training recovers the planted domain confounders.
 
 World: 4 domains x 300 users, 500 items, |D_k| = 1 (strong), the embeddings input (no text
-encoder). Model: H = 32, 3 epochs at lr 3e-3 on all four domains (~6k training instances),
-about 3 s on one core. Measure (prerec.evaluation.synthetic.recovery_matrix, centred): for
+encoder). Model: H = 32, 3 epochs at lr 3e-3 on all four domains (~5k training instances),
+about 5 s on one core. Measure (prerec.evaluation.synthetic.recovery_matrix, centred): for
 each source, the Pearson correlation over its items between the tilt its learned D_k puts on
 the item scores and the planted tilt kappa <D_k - mean D, q_j>.
 
