@@ -303,10 +303,12 @@ def load_truth(world: str | os.PathLike) -> Truth:
 
 
 def oracle_scores(truth: Truth, domain: str, item_ids: np.ndarray, histories: np.ndarray,
-                  lengths: np.ndarray, days: np.ndarray, *, with_bias: bool = True) -> np.ndarray:
+                  lengths: np.ndarray, days: np.ndarray, *, with_bias: bool = True,
+                  with_popularity: bool = True) -> np.ndarray:
     """The generating scores l(j) ``(b, n)`` of ``item_ids`` after each history (catalog rows
     into ``item_ids``, -1 padding), on unix day ``days``. The unknown taste p_i is set to its
-    mean 0 (its weight after t items is alpha^t); ``with_bias=False`` drops D_k."""
+    mean 0 (its weight after t items is alpha^t); ``with_bias=False`` drops D_k,
+    ``with_popularity=False`` the trend term."""
     cfg = truth.config
     k = truth.domain_names.index(domain)
     universe = np.array([int(str(i)[1:]) for i in item_ids], dtype=np.int64)
@@ -318,4 +320,5 @@ def oracle_scores(truth: Truth, domain: str, item_ids: np.ndarray, histories: np
         s[live] = cfg.memory * s[live] + (1.0 - cfg.memory) * q[histories[live, t]] @ truth.transition.T
     D = truth.domain_bias[k] if with_bias else 0.0
     day = np.clip(np.asarray(days, dtype=np.int64) - DAY0, 0, cfg.n_days - 1)
-    return (cfg.sharpness * (s + D) @ q.T + cfg.popularity_effect * truth.trends[k][day][:, pos]).astype(np.float32)
+    gamma = cfg.popularity_effect if with_popularity else 0.0
+    return (cfg.sharpness * (s + D) @ q.T + gamma * truth.trends[k][day][:, pos]).astype(np.float32)

@@ -120,3 +120,20 @@ def test_cli(tmp_path, capsys):
     assert "not an empty directory" in capsys.readouterr().err
     assert main(["simulate", "--out", str(tmp_path / "x"), "--catalog-fraction", "0"]) == 2
     assert "catalog_fraction" in capsys.readouterr().err
+
+
+def test_oracle_parts(world):
+    """Dropping D_k or the trend removes exactly that term of l."""
+    truth = load_truth(world)
+    d = load_domains([f"d0=canonical:{world / 'd0'}"])[0]
+    inst = make_instances(d.sequences).take(np.arange(20))
+    hist, lengths = inst.histories(64)
+    args = (truth, "d0", d.item_ids, hist, lengths, inst.days)
+    full, no_d = oracle_scores(*args), oracle_scores(*args, with_bias=False)
+    process = oracle_scores(*args, with_bias=False, with_popularity=False)
+    universe = np.array([int(i[1:]) for i in d.item_ids])
+    tilt = truth.config.sharpness * truth.item_latents[universe] @ truth.domain_bias[0]
+    np.testing.assert_allclose(full - no_d, np.broadcast_to(tilt, full.shape), rtol=1e-4, atol=1e-4)
+    pos = np.searchsorted(truth.catalogs[0], universe)
+    trend = truth.config.popularity_effect * truth.trends[0][inst.days - DAY0][:, pos]
+    np.testing.assert_allclose(no_d - process, trend, rtol=1e-4, atol=1e-4)

@@ -1,7 +1,8 @@
 """What a synthetic world (:mod:`prerec.simulate`) lets us check that real data cannot.
 
 - :class:`OracleRecommender`: the world's own generating scores (an upper bound), with or
-  without the target's confounder D_k;
+  without the target's confounder D_k and popularity trend;
+- :class:`DayOne`: any recommender on a target whose popularity factors are all 0;
 - :func:`domain_recovery`: does the learned D_k do what the planted D_k does? For each
   trained source k, the *tilt* that D_k puts on item scores, averaged over users' histories,
   is compared with the planted tilt kappa <D_k, q_j> by a Pearson correlation over the
@@ -11,23 +12,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from prerec.data.instances import make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
+from prerec.popularity import PopularityIndex
 from prerec.recommender import Recommender
 from prerec.simulate import Truth, oracle_scores
 
 
 class OracleRecommender(Recommender):
-    """Scores with the world's generating function l (the target must be a domain of the world)."""
+    """Scores with the world's generating function l (the target must be a domain of the world);
+    ``with_bias=False`` drops D_k, ``with_popularity=False`` the trend term."""
 
-    def __init__(self, truth: Truth, with_bias: bool = True) -> None:
+    def __init__(self, truth: Truth, with_bias: bool = True, with_popularity: bool = True) -> None:
         self.truth = truth
         self.with_bias = with_bias
-        self.name = "oracle" if with_bias else "oracle-no-domain"
+        self.with_popularity = with_popularity
+        self.name = "oracle" + ("" if with_bias else "-no-domain") + ("" if with_popularity else "-no-pop")
 
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
               days: np.ndarray) -> np.ndarray:
@@ -36,7 +42,22 @@ class OracleRecommender(Recommender):
                               f"({', '.join(self.truth.domain_names)})")
         days = np.broadcast_to(np.asarray(days, dtype=np.int64), (len(histories),))
         return oracle_scores(self.truth, target.name, target.domain.item_ids, np.asarray(histories, dtype=np.int64),
-                             np.asarray(lengths), days, with_bias=self.with_bias)
+                             np.asarray(lengths), days, with_bias=self.with_bias,
+                             with_popularity=self.with_popularity)
+
+
+class DayOne(Recommender):
+    """A recommender that sees a target without its log's popularity (every factor 0, as on the
+    target's first day): what is left of zero-shot when the target's counts cannot reveal its bias."""
+
+    def __init__(self, inner: Recommender, name: str) -> None:
+        self.inner, self.name = inner, name
+
+    def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+              days: np.ndarray) -> np.ndarray:
+        empty = np.zeros(0, dtype=np.int64)
+        blind = dataclasses.replace(target, popularity=PopularityIndex(empty, empty))
+        return self.inner.score(blind, histories, lengths, days)
 
 
 def planted_tilt(truth: Truth, domain: str, item_ids: np.ndarray, shift: np.ndarray | float = 0.0) -> np.ndarray:

@@ -27,6 +27,31 @@ def _fmt(values: list[float], digits: int = 3) -> str:
     return mean if len(values) == 1 else f"{mean} ± {np.std(values):.{digits}f}"
 
 
+PAIRS = (("prerec", "prerec-no-domain"), ("prerec-no-pop", "zesrec"),
+         ("prerec-day-one", "prerec-no-domain-day-one"), ("prerec-mc-empirical", "prerec"),
+         ("prerec-mc-prior", "prerec"))
+
+
+def _gaps(result: dict, biases: list[float], head: str, sep: str) -> list[str]:
+    """Paired differences of Recall@K% within each world (mean ± sd over seeds)."""
+    value = {(r["form"], r["model"], r["bias"], r["seed"]): r.get("recall@k%") for r in result["rows"]}
+    lines = []
+    for form in result["config"]["forms"]:
+        body = []
+        for a, b in PAIRS:
+            cells = []
+            for bias in biases:
+                d = [value[(form, a, bias, s)] - value[(form, b, bias, s)] for s in result["config"]["seeds"]
+                     if value.get((form, a, bias, s)) is not None and value.get((form, b, bias, s)) is not None]
+                cells.append(_fmt(d))
+            if any(cells):
+                body.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
+        if body:
+            lines += [f"## Paired differences of Recall@K% (same world), prior form {form}", "",
+                      head.replace("| model |", "| difference |"), sep, *body, ""]
+    return lines
+
+
 def sweep_markdown(result: dict) -> str:
     """Mean over world seeds (± their standard deviation) of each model's mean over targets."""
     cfg = result["config"]
@@ -48,6 +73,7 @@ def sweep_markdown(result: dict) -> str:
                 per = cells.get((form, model), {})
                 lines.append(f"| {model} | " + " | ".join(_fmt(per.get(b, [])) for b in biases) + " |")
             lines.append("")
+    lines += _gaps(result, biases, head, sep)
     rec = result.get("recovery", [])
     if rec:
         lines += ["## Recovery of the planted D (centred correlation of tilts; docs/synthetic.md)", "",

@@ -6,8 +6,11 @@ For every world seed and every bias magnitude beta (``domain_bias``), a world is
 model is evaluated zero-shot on the target domains, each with its own planted D_k. Models:
 the variants ``prerec``, ``prerec-no-domain``, ``prerec-no-pop``, ``zesrec``; ``prerec-mc-empirical``
 and ``prerec-mc-prior`` (Monte Carlo over D, docs/model.md); ``oracle`` (the world's generating
-scores, with the target's D_k) and ``oracle-no-domain`` (the same with D_k dropped: the most a
-do(D = 0) model could reach); the baselines ``popularity``, ``text``, ``text-last``.
+scores, with the target's D_k), ``oracle-no-domain`` (the same with D_k dropped: the most a
+do(D = 0) model could reach) and ``oracle-process`` (D_k and the trend dropped: the shared
+process alone); ``prerec-day-one`` and ``prerec-no-domain-day-one`` (the target's popularity
+factors all 0, as on its first day: its counts cannot reveal its D_k); the baselines
+``popularity``, ``text``, ``text-last``.
 Recovery of the planted D (:func:`prerec.evaluation.synthetic.recovery_matrix`, centred) is
 measured on the ``prerec`` and ``prerec-no-pop`` runs.
 
@@ -45,9 +48,10 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("prerec", "prerec-no-domain", "prerec-no-pop", "zesrec")
 MC = {"prerec-mc-empirical": "empirical", "prerec-mc-prior": "prior"}
-ORACLES = ("oracle", "oracle-no-domain")
+DAY_ONE = {"prerec-day-one": "prerec", "prerec-no-domain-day-one": "prerec-no-domain"}
+ORACLES = {"oracle": (True, True), "oracle-no-domain": (False, True), "oracle-process": (False, False)}
 BASELINES = ("popularity", "text", "text-last")
-MODELS = (*VARIANTS, *MC, *ORACLES, *BASELINES)
+MODELS = (*VARIANTS, *MC, *DAY_ONE, *ORACLES, *BASELINES)
 FORMS = {"weight-decay": {}, "map": {"prior_form": "map"}}
 
 
@@ -162,7 +166,7 @@ class Sweep:
 
     def models_for(self, runs: dict[str, Any], truth) -> dict[str, Any]:
         from prerec.baselines import make_baseline
-        from prerec.evaluation.synthetic import OracleRecommender
+        from prerec.evaluation.synthetic import DayOne, OracleRecommender
         from prerec.intervention import PreRecRecommender
 
         out: dict[str, Any] = {}
@@ -172,8 +176,11 @@ class Sweep:
             elif name in MC:
                 out[name] = PreRecRecommender(runs["prerec"], "zero-shot-mc", mc_source=MC[name],
                                               mc_draws=int(self.cfg.mc.get("draws", 16)))
+            elif name in DAY_ONE:
+                out[name] = DayOne(PreRecRecommender(runs[DAY_ONE[name]], "zero-shot"), name)
             elif name in ORACLES:
-                out[name] = OracleRecommender(truth, with_bias=name == "oracle")
+                bias, pop = ORACLES[name]
+                out[name] = OracleRecommender(truth, with_bias=bias, with_popularity=pop)
             else:
                 out[name] = make_baseline(name)
         return out
@@ -191,7 +198,7 @@ class Sweep:
         domains = {d.name: d for d in load_domains([f"{n}=canonical:{path / n}" for n in truth.domain_names])}
         sources = [d for n, d in domains.items() if n not in self.cfg.targets]
         tag = f"s{seed}-b{bias:g}"
-        wanted = {m for m in self.cfg.models if m in VARIANTS}
+        wanted = {m for m in self.cfg.models if m in VARIANTS} | {DAY_ONE[m] for m in self.cfg.models if m in DAY_ONE}
         if set(MC) & set(self.cfg.models):
             wanted.add("prerec")
         for form in self.cfg.forms:
