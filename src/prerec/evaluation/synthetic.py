@@ -113,6 +113,21 @@ def recovery_matrix(run, sources: list[PreparedDomain], truth: Truth, n_historie
     return names, C
 
 
+def absorbed_fraction(run, sources: list[PreparedDomain], truth: Truth, n_histories: int = 256) -> dict[str, float]:
+    """Per trained source: the slope of the learned D_k's tilt on the planted centred tilt, i.e.
+    the share of the (identifiable) planted bias that D_k carries (1: all of it; 0: none, the
+    shared weights carry it). The correlation says whether D points the right way, this how far."""
+    trained = [p for p in sources if p.name in run.source_names]
+    k_of = [truth.domain_names.index(p.name) for p in trained]
+    shift = truth.domain_bias[k_of].mean(0)
+    out = {}
+    for p in trained:
+        learned = learned_tilt(run, p, n_histories)
+        planted = planted_tilt(truth, p.name, p.domain.item_ids, shift)
+        out[p.name] = float(np.cov(learned, planted)[0, 1] / planted.var()) if planted.var() > 0 else 0.0
+    return out
+
+
 def domain_recovery(run, sources: list[PreparedDomain], truth: Truth, n_histories: int = 256,
                     centred: bool = False) -> dict[str, float]:
     """Correlation of learned and planted tilts, per trained source domain (the diagonal)."""

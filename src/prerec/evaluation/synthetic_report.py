@@ -77,12 +77,15 @@ def sweep_markdown(result: dict) -> str:
     rec = result.get("recovery", [])
     if rec:
         lines += ["## Recovery of the planted D (centred correlation of tilts; docs/synthetic.md)", "",
-                  "Mean diagonal / diagonal minus off-diagonal / RMS of the learned D (per coordinate); "
-                  "at beta = 0 there is nothing to recover.", ""]
+                  "Mean diagonal (does learned D_k point the planted way?) / diagonal minus off-diagonal / "
+                  "share absorbed (slope of the learned tilt on the planted one: how much of it D_k "
+                  "carries) / RMS of the learned D (per coordinate); at beta = 0 there is nothing to "
+                  "recover.", ""]
         for form in cfg["forms"]:
             lines += [f"### prior form {form}", "", head.replace("model", "variant: measure"), sep]
             for variant in ("prerec", "prerec-no-pop"):
-                for value, name in (("diagonal", "diagonal"), ("margin", "margin"), ("d_rms", "RMS of D")):
+                for value, name in (("diagonal", "diagonal"), ("margin", "margin"),
+                                    ("absorbed", "share absorbed"), ("d_rms", "RMS of D")):
                     per = _cells(rec, "variant", value).get((form, variant), {})
                     if per:
                         lines.append(f"| {variant}: {name} | "
@@ -91,8 +94,17 @@ def sweep_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+BLIND = ("oracle-process", "prerec-no-pop", "zesrec", "prerec-day-one", "prerec-no-domain-day-one")
+
+
+def _style(model: str) -> str:
+    """Dashed: the models without a domain confounder (their PreRec twin is solid)."""
+    return "--" if "no-domain" in model or model == "zesrec" else "-"
+
+
 def plot_sweep(result: dict, path: str | Path) -> None:
-    """Recall@K% against beta (one line per model, error bars: sd over seeds) and recovery."""
+    """Recall@K% against beta, with and without the target's popularity (one line per model,
+    error bars: sd over seeds), and the recovery of D."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,32 +112,31 @@ def plot_sweep(result: dict, path: str | Path) -> None:
 
     cfg = result["config"]
     forms = cfg["forms"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
     cells = _cells(result["rows"], "model", "recall@k%")
-    styles = ["-", "--", ":"]
-    colours = plt.get_cmap("tab20").colors
-    for m, model in enumerate(cfg["models"]):
-        for f, form in enumerate(forms):
-            per = cells.get((form, model), {})
-            xs = sorted(per)
-            if not xs:
-                continue
-            ys = [np.mean(per[x]) for x in xs]
-            err = [np.std(per[x]) for x in xs]
-            axes[0].errorbar(xs, ys, yerr=err, ls=styles[f % 3], marker="o", ms=3, capsize=2,
-                             color=colours[m % len(colours)], label=model if len(forms) == 1 else f"{model} ({form})")
-    axes[0].set(xlabel="planted domain bias |D_k| (beta)", ylabel="Recall@K% (mean over targets)",
-                title="zero-shot on targets with their own D_k")
-    axes[0].legend(fontsize=7, ncol=2)
-    rec = _cells(result.get("recovery", []), "variant", "diagonal")
-    for (form, variant), per in sorted(rec.items()):
-        xs = [x for x in sorted(per) if x > 0]
-        axes[1].errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs], marker="o",
-                         ms=3, capsize=2, ls=styles[forms.index(form) % 3], label=f"{variant} ({form})")
-    axes[1].axhline(0, color="grey", lw=0.5)
-    axes[1].set(xlabel="planted domain bias |D_k| (beta)", ylabel="correlation, learned vs planted tilt",
-                title="recovery of the sources' D_k (centred)", ylim=(-0.2, 1))
-    axes[1].legend(fontsize=7)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    groups = ([m for m in cfg["models"] if m not in BLIND], [m for m in cfg["models"] if m in BLIND])
+    titles = ("zero-shot, the target's popularity on", "zero-shot without the target's popularity")
+    for ax, models, title in zip(axes[:2], groups, titles):
+        for m, model in enumerate(models):
+            for f, form in enumerate(forms):
+                per = cells.get((form, model), {})
+                xs = sorted(per)
+                if xs:
+                    ax.errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs],
+                                ls=_style(model), marker="os^"[f % 3], ms=3, capsize=2, color=f"C{m % 10}",
+                                label=model if len(forms) == 1 else f"{model} ({form})")
+        ax.set(xlabel="planted domain bias |D_k| (beta)", ylabel="Recall@K% (mean over targets)", title=title)
+        ax.legend(fontsize=7)
+    for key, ls in (("diagonal", "-"), ("absorbed", ":")):
+        rec = _cells(result.get("recovery", []), "variant", key)
+        for n, ((form, variant), per) in enumerate(sorted(rec.items())):
+            xs = [x for x in sorted(per) if x > 0]
+            axes[2].errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs], marker="o",
+                             ms=3, capsize=2, ls=ls, color=f"C{n}", label=f"{variant} ({form}): {key}")
+    axes[2].axhline(0, color="grey", lw=0.5)
+    axes[2].set(xlabel="planted domain bias |D_k| (beta)", ylim=(-0.2, 1),
+                title="sources' D_k: correlation with the planted tilt; share absorbed")
+    axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

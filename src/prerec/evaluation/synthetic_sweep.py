@@ -188,7 +188,7 @@ class Sweep:
     def run_world(self, seed: int, bias: float) -> None:
         from prerec.data import load_domains
         from prerec.evaluation.experiment import Experiment
-        from prerec.evaluation.synthetic import domain_norms, recovery_matrix
+        from prerec.evaluation.synthetic import absorbed_fraction, domain_norms, recovery_matrix
         from prerec.simulate import load_truth
 
         path = self.world(seed, bias)
@@ -222,6 +222,8 @@ class Sweep:
                     self.recovery.append({"seed": seed, "bias": bias, "form": form, "variant": v,
                                           "diagonal": float(np.diag(C).mean()) if planted else None,
                                           "margin": float(np.diag(C).mean() - off) if planted else None,
+                                          "absorbed": float(np.mean(list(absorbed_fraction(
+                                              runs[v], prepared, truth).values()))) if planted else None,
                                           "d_rms": float(np.mean(list(domain_norms(runs[v]).values()))),
                                           "epoch": runs[v].epoch})
         self.write(partial=True)
