@@ -40,11 +40,13 @@ def resolve_config(text: str) -> Path:
     packaged = resources.files("prerec.configs") / "experiments" / f"{text.lower().removesuffix('.toml')}.toml"
     if packaged.is_file():
         return Path(str(packaged))
-    raise PrerecError(f"{text}: no such experiment config (a TOML file, or one of b1, b2)")
+    raise PrerecError(f"{text}: no such experiment config (a TOML file, or one of b1, b2, synthetic)")
 
 
 def run_experiment(args: argparse.Namespace) -> int:
     path = resolve_config(args.config)
+    if is_synthetic(path):
+        return run_synthetic(args, path)
     cfg = BenchmarkConfig.from_toml(path, quick=args.quick, data_dir=args.data)
     out = args.out or Path("experiments") / (cfg.name.lower() + ("-quick" if args.quick else ""))
     result = Benchmark(cfg, out, quick=args.quick, progress=not args.no_progress,
@@ -53,4 +55,26 @@ def run_experiment(args: argparse.Namespace) -> int:
     console.print(comparison_table(result["results"], title=f"{cfg.name}: Recall@K% (K = floor({cfg.ratio} N))"))
     print(f"wrote {out / 'table.md'}, {out / 'results.json'}"
           + (f", {out / 'incremental.png'}" if any(result["incremental"].values()) else "") + f" ({result['seconds']['total']:.0f} s)")
+    return 0
+
+
+def is_synthetic(path: Path) -> bool:
+    """A config with ``kind = "synthetic"``: the planted-bias sweep (docs/synthetic.md)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text()).get("kind") == "synthetic"
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # the benchmark reader reports it
+
+
+def run_synthetic(args: argparse.Namespace, path: Path) -> int:
+    from prerec.evaluation.synthetic_sweep import Sweep, SweepConfig
+
+    cfg = SweepConfig.from_toml(path, quick=args.quick)
+    out = args.out or Path("experiments") / (cfg.name.lower() + ("-quick" if args.quick else ""))
+    result = Sweep(cfg, out, runs_dir=args.runs_dir, progress=not args.no_progress).run()
+    print((out / "table.md").read_text())
+    print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'synthetic.png'} "
+          f"({result['seconds']['total']:.0f} s)")
     return 0

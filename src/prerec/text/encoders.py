@@ -7,6 +7,8 @@ Backends (``get_encoder(spec)``):
 - ``sentence-transformers:<model name or local path>``: any sentence-transformers model, loaded
   offline from a local folder or the Hugging Face cache (see :mod:`prerec.text.sbert`).
 - ``hash[:DIM]``: lexical feature hashing, for tests and smoke runs (no model, not semantic).
+- ``table:PATH``: embeddings looked up by text in a safetensors table (a synthetic world's
+  embeddings input, see :mod:`prerec.text.table`).
 """
 
 from __future__ import annotations
@@ -73,4 +75,9 @@ def get_encoder(spec: str | None = None) -> TextEncoder:
         return E5Encoder(prefix=arg or "passage")
     if kind in ("sentence-transformers", "st"):
         return SentenceTransformerEncoder(arg)
-    raise PrerecError(f"unknown encoder {spec!r}; use e5, sentence-transformers:<model or path> or hash:DIM")
+    if kind == "table" and arg:
+        from prerec.text.table import TableEncoder
+
+        return TableEncoder(arg)
+    raise PrerecError(f"unknown encoder {spec!r}; use e5, sentence-transformers:<model or path>, hash:DIM "
+                      "or table:PATH")
