@@ -23,8 +23,8 @@ from prerec.data import load_domains
 from prerec.data.instances import make_instances
 from prerec.evaluation.synthetic import DayOne, learned_tilt, planted_tilt
 from prerec.intervention import PreRecRecommender
+from prerec.run import load_run
 from prerec.simulate import load_truth
-from prerec.training.run import load_run
 
 VARIANTS = ("prerec", "prerec-no-domain", "prerec-no-pop", "zesrec")
 

@@ -29,12 +29,10 @@ import numpy as np
 import pytest
 import torch
 
+from prerec.config import train_config
 from prerec.data import load_domains
-from prerec.data.instances import make_instances
-from prerec.data.split import split_users
 from prerec.evaluation.synthetic import recovery_matrix
 from prerec.simulate import SimConfig, load_truth, simulate
-from prerec.training.config import TrainConfig
 from prerec.training.pretrain import pretrain
 
 SEED = 0
@@ -48,12 +46,11 @@ def recovered(tmp_path_factory):
     simulate(out, SimConfig(n_domains=4, n_users=300, n_items=500, domain_bias=1.0, seed=SEED))
     truth = load_truth(out)
     domains = load_domains([f"{n}=canonical:{out / n}" for n in truth.domain_names])
-    n_train = sum(len(make_instances(split_users(d.sequences, SEED).train)) for d in domains)
     encoder = json.loads((out / "world.json").read_text())["encoder_for_embeddings_input"]
-    cfg = TrainConfig(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=3, lr=3e-3,
-                      lr_decay=1.0, keep_last=True, valid_max_instances=100, encoder=encoder, seed=SEED,
-                      lambda_domain=0.3 / n_train, lambda_offset=100.0 / n_train,  # the MAP objective
-                      progress=False, device="cpu").validate()
+    cfg = train_config(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=3, lr=3e-3,
+                       lr_decay=1.0, keep_last=True, valid_max_instances=100, encoder=encoder, seed=SEED,
+                       split_seed=SEED, prior_form="map",  # the written MAP objective: decay lambda / N_train
+                       progress=False, device="cpu")
     run = pretrain(domains, cfg)
     names, C = recovery_matrix(run, [run.prepare(d) for d in domains], truth, centred=True)
     torch.set_num_threads(before)

@@ -79,7 +79,7 @@ def _day_one_hides_popularity(out):
     from prerec.data.instances import make_instances
     from prerec.evaluation.synthetic import DayOne
     from prerec.intervention import PreRecRecommender
-    from prerec.training.run import load_run
+    from prerec.run import load_run
 
     run = load_run(out / "work" / "runs" / "s3-b1.5-weight-decay-prerec")
     target = run.prepare(load_domains([f"d3=canonical:{out / 'work' / 'worlds' / 's3-b1.5' / 'd3'}"])[0])
@@ -89,6 +89,7 @@ def _day_one_hides_popularity(out):
     blind = DayOne(PreRecRecommender(run), "day-one").score(target, hist, lengths, inst.days)
     with torch.no_grad():
         g0 = float(run.model.popularity(torch.zeros(1, 4))[0])
-    expected = rec.user_vectors(target, hist, lengths) @ rec.item_vectors(target).T + g0
+    V = rec.item_tensor(target)
+    expected = (rec.scorer.user_vectors(V, hist, lengths, target.name) @ V.T).numpy() + g0
     np.testing.assert_allclose(blind, expected, rtol=1e-4, atol=1e-4)
     assert np.abs(blind - rec.score(target, hist, lengths, inst.days)).max() > 1e-3

@@ -75,6 +75,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 def learned_tilt(run, prepared: PreparedDomain, n_histories: int = 256, seed: int = 0) -> np.ndarray:
     """Mean over training histories of (U(D_k) - U(D=0)) . V_j for every item j (offsets off)."""
     from prerec.intervention import PreRecRecommender
+    from prerec.scoring import Scorer
 
     model = run.model
     if model.domain is None:
@@ -86,8 +87,9 @@ def learned_tilt(run, prepared: PreparedDomain, n_histories: int = 256, seed: in
     hist, lengths = inst.histories(model.cfg.max_history)
     rec = PreRecRecommender(run, "zero-shot")
     V = rec.item_tensor(prepared)
-    u0 = rec.user_tensor(prepared, hist, lengths)
-    uk = rec.user_tensor(prepared, hist, lengths, domain_vector=model.domain[k])
+    u0 = rec.scorer.user_vectors(V, hist, lengths, prepared.name)
+    with_dk = Scorer(model, lambda domain: [(model.domain[k].detach(), 1.0)])  # D = D_k, the rest as zero-shot
+    uk = with_dk.user_vectors(V, hist, lengths, prepared.name)
     return ((uk - u0).mean(0) @ V.T).float().cpu().numpy()
 
 

@@ -94,7 +94,6 @@ class SweepConfig:
 
     def check(self, where: str) -> None:
         from prerec.simulate import SimConfig
-        from prerec.training.config import TrainConfig
 
         bad = [m for m in self.models if m not in MODELS]
         if bad:
@@ -102,9 +101,6 @@ class SweepConfig:
         bad = [f for f in self.forms if f not in FORMS]
         if bad:
             raise PrerecError(f"{where}: unknown prior form(s) {', '.join(bad)}; known: {', '.join(FORMS)}")
-        if "map" in self.forms and "prior_form" not in {f.name for f in dataclasses.fields(TrainConfig)}:
-            raise PrerecError(f"{where}: prior form 'map' needs the training config key prior_form, "
-                              "which this version does not have; run forms = [\"weight-decay\"]")
         unknown = set(self.world) - {f.name for f in dataclasses.fields(SimConfig)} | (
             set(self.world) & {"domain_bias", "seed"})
         if unknown:
@@ -143,7 +139,7 @@ class Sweep:
         return path
 
     def train_config(self, variant: str, form: str, encoder: str, seed: int):
-        from prerec.training.config import build_config
+        from prerec.config import build_config
 
         pre = self.cfg.pretrain
         sets = {**pre.get("set", {}), **FORMS[form], "variant": variant, "encoder": encoder, "seed": seed,
@@ -151,8 +147,8 @@ class Sweep:
         return build_config(pre.get("preset", "paper"), None, None, sets)
 
     def pretrained(self, tag: str, variant: str, form: str, encoder: str, seed: int, sources):
+        from prerec.run import load_run
         from prerec.training.pretrain import pretrain
-        from prerec.training.run import load_run
 
         run_dir = self.work / "runs" / f"{tag}-{form}-{variant}"
         if (run_dir / "DONE").exists():
@@ -165,9 +161,9 @@ class Sweep:
         return run
 
     def models_for(self, runs: dict[str, Any], truth) -> dict[str, Any]:
-        from prerec.baselines import make_baseline
         from prerec.evaluation.synthetic import DayOne, OracleRecommender
         from prerec.intervention import PreRecRecommender
+        from prerec.registry import build_model
 
         out: dict[str, Any] = {}
         for name in self.cfg.models:
@@ -182,7 +178,7 @@ class Sweep:
                 bias, pop = ORACLES[name]
                 out[name] = OracleRecommender(truth, with_bias=bias, with_popularity=pop)
             else:
-                out[name] = make_baseline(name)
+                out[name] = build_model(name)
         return out
 
     def run_world(self, seed: int, bias: float) -> None:
