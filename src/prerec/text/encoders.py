@@ -23,6 +23,7 @@ from prerec.errors import PrerecError
 from prerec.text.base import TextEncoder, l2_normalise
 from prerec.text.e5 import E5Encoder
 from prerec.text.sbert import SentenceTransformerEncoder
+from prerec.text.table import TableEncoder
 
 DEFAULT_ENCODER = "e5"
 
@@ -76,7 +77,6 @@ def get_encoder(spec: str | None = None) -> TextEncoder:
     if kind in ("sentence-transformers", "st"):
         return SentenceTransformerEncoder(arg)
     if kind == "table" and arg:
-        from prerec.text.table import TableEncoder
 
         return TableEncoder(arg)
     raise PrerecError(f"unknown encoder {spec!r}; use e5, sentence-transformers:<model or path>, hash:DIM "

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from prerec.errors import PrerecError
-from prerec.text.encoders import TextEncoder, l2_normalise
+from prerec.text.base import TextEncoder, l2_normalise
 
 
 def text_key(text: str) -> bytes:
