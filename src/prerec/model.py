@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prerec.constants import DEFAULT_FACTORS, MAX_HISTORY
-from prerec.popularity import factor_width
+from prerec.popularity_factors import factor_width
 
 VARIANTS = {
     # name: (domain_confounder, popularity_head)

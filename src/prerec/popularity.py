@@ -15,6 +15,11 @@ window is the sum of at most 15 days' counts and new interactions (``add``) cost
 days. Only the requested (day, item) pairs are computed; no days x items tensor is ever built.
 Training (its factor table), evaluation and the live service all ask this one index.
 
+These are the paper's factors, the default set. The index computes every other factor set of
+:mod:`prerec.popularity_factors` (the ``popularity_factors`` key: L2 only, raw or log counts, rank
+percentile, several windows and a trend, days since last seen) from the same per-day counts:
+``window_factors(day, factor_set)``, ``factors(days, items, factor_set)``.
+
 A domain without timestamps has one static window (all interactions of its training users,
 see :func:`prerec.data.prepared.domain_popularity_index`); interactions added later join that
 window whatever their day.
@@ -28,15 +33,9 @@ import itertools
 import numpy as np
 
 from prerec.constants import DEFAULT_FACTORS, N_FACTORS, WINDOW_DAYS
+from prerec.popularity_factors import factor_width, get_factor_set, window_factors
 
-POWERS = np.arange(1, N_FACTORS + 1, dtype=np.float64)
 _EMPTY = np.empty(0, np.int64)
-
-
-def window_factors(counts: np.ndarray) -> np.ndarray:
-    """The normalisers s_1..s_4 of one window, from the positive counts of its items."""
-    c = counts.astype(np.float64)
-    return np.mean(c[None, :] ** POWERS[:, None], axis=1) ** (1.0 / POWERS)
 
 
 def _sum_counts(items: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +137,6 @@ class PopularityIndex:
         every other item has F = 0. ``factor_set``: one of :data:`prerec.popularity_factors.FACTOR_SETS`
         (default: the paper's four factors, ``k`` = 4)."""
         if factor_set != DEFAULT_FACTORS:
-            from prerec.popularity_factors import get_factor_set  # it builds on this module
-
             return get_factor_set(factor_set).compute(self, day)
         uniq, counts = self.window(day)
         if not len(uniq):
@@ -175,12 +172,3 @@ class PopularityIndex:
     def item_factors(self, day: int | None, n_items: int, factor_set: str = DEFAULT_FACTORS) -> np.ndarray:
         """F(d) for every item 0..n_items-1 of the catalog on one day: ``(n_items, k)``."""
         return self.factors(day, np.arange(n_items), factor_set)
-
-
-def factor_width(factor_set: str) -> int:
-    """Factors per (day, item) of a factor set (the popularity head's input width)."""
-    if factor_set == DEFAULT_FACTORS:
-        return N_FACTORS
-    from prerec.popularity_factors import get_factor_set
-
-    return get_factor_set(factor_set).n_factors

@@ -30,23 +30,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from prerec.constants import DEFAULT_FACTORS, WINDOW_DAYS
+from prerec.constants import DEFAULT_FACTORS, N_FACTORS, WINDOW_DAYS
 from prerec.errors import PrerecError
-from prerec.popularity import window_factors
-
-if TYPE_CHECKING:
-    from prerec.popularity import PopularityIndex
 
 WINDOWS = (1, 7, 15, 30)  # the ``windows`` set's windows, in days
 TREND = (7, 30)  # trend = F of the recent window minus F of the older one
 LAST_SEEN_DAYS = 90  # ``last-seen`` looks this far back: an item unseen for longer has F = 0
 
 Factors = tuple[np.ndarray, np.ndarray]  # (items sorted, factors (m, k) float32)
+POWERS = np.arange(1, N_FACTORS + 1, dtype=np.float64)
 _EMPTY = np.empty(0, np.int64)
+
+
+class CountIndex(Protocol):
+    """What a factor set reads from :class:`prerec.popularity.PopularityIndex` (which imports this module)."""
+
+    def window(self, day: int | None, width: int = WINDOW_DAYS) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def days_since(self, day: int | None, width: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def window_factors(self, day: int | None, factor_set: str = DEFAULT_FACTORS) -> Factors: ...
+
+
+def window_factors(counts: np.ndarray) -> np.ndarray:
+    """The paper's normalisers s_1..s_4 of one window, from the positive counts of its items."""
+    c = counts.astype(np.float64)
+    return np.mean(c[None, :] ** POWERS[:, None], axis=1) ** (1.0 / POWERS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class FactorSet:
     columns: tuple[str, ...]  # a name per factor (``prerec data popularity``'s columns)
     baseline: tuple[float, ...]  # weights of the factors in the training-free ranking score
     description: str
-    compute: Callable[[PopularityIndex, int | None], Factors]
+    compute: Callable[[CountIndex, int | None], Factors]
 
     @property
     def n_factors(self) -> int:
@@ -77,7 +90,7 @@ def _l2(counts: np.ndarray) -> np.ndarray:
     return counts / window_factors(counts)[1]
 
 
-def _single(index: PopularityIndex, day: int | None, f: Callable[[np.ndarray], np.ndarray]) -> Factors:
+def _single(index: CountIndex, day: int | None, f: Callable[[np.ndarray], np.ndarray]) -> Factors:
     items, counts = index.window(day, WINDOW_DAYS)
     if not len(items):
         return _EMPTY, np.zeros((0, 1), np.float32)
@@ -89,7 +102,7 @@ def _rank(counts: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(counts), counts, side="right") / len(counts)
 
 
-def _windows(index: PopularityIndex, day: int | None) -> Factors:
+def _windows(index: CountIndex, day: int | None) -> Factors:
     """c^W/s_2^W for each W of :data:`WINDOWS`, then the trend; items: the union of the windows."""
     parts = {w: index.window(day, w) for w in WINDOWS}
     items = np.unique(np.concatenate([p[0] for p in parts.values()]))
@@ -104,12 +117,12 @@ def _windows(index: PopularityIndex, day: int | None) -> Factors:
     return items, out.astype(np.float32)
 
 
-def _last_seen(index: PopularityIndex, day: int | None) -> Factors:
+def _last_seen(index: CountIndex, day: int | None) -> Factors:
     items, since = index.days_since(day, LAST_SEEN_DAYS)
     return items, (1.0 / since.astype(np.float64)).astype(np.float32)[:, None]
 
 
-def _paper(index: PopularityIndex, day: int | None) -> Factors:
+def _paper(index: CountIndex, day: int | None) -> Factors:
     return index.window_factors(day)
 
 
@@ -130,6 +143,11 @@ FACTOR_SETS: dict[str, FactorSet] = {s.name: s for s in (
 assert DEFAULT_FACTORS in FACTOR_SETS
 
 
+def factor_width(name: str) -> int:
+    """Factors per (day, item) of the set ``name`` (the popularity head's input width)."""
+    return get_factor_set(name).n_factors
+
+
 def get_factor_set(name: str) -> FactorSet:
     """The factor set ``name``; a :class:`PrerecError` naming the known sets otherwise."""
     if name not in FACTOR_SETS:
@@ -137,4 +155,5 @@ def get_factor_set(name: str) -> FactorSet:
     return FACTOR_SETS[name]
 
 
-__all__ = ["FACTOR_SETS", "LAST_SEEN_DAYS", "TREND", "WINDOWS", "FactorSet", "get_factor_set"]
+__all__ = ["FACTOR_SETS", "LAST_SEEN_DAYS", "TREND", "WINDOWS", "FactorSet", "factor_width", "get_factor_set",
+           "window_factors"]

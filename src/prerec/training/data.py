@@ -31,7 +31,7 @@ import torch
 from prerec.constants import DEFAULT_FACTORS
 from prerec.data.instances import Instances
 from prerec.data.prepared import PreparedDomain
-from prerec.popularity import factor_width
+from prerec.popularity_factors import factor_width
 
 
 @dataclass
