@@ -22,6 +22,7 @@ from pathlib import Path
 from prerec.constants import SPLIT_SEED
 from prerec.errors import PrerecError
 from prerec.model import TEXT_ONLY_VARIANTS, VARIANTS, ModelConfig
+from prerec.popularity_factors import FACTOR_SETS
 
 BATCH_LAYOUTS = ("sequence", "instance")
 PRIOR_FORMS = ("weight-decay", "map")
@@ -86,6 +87,8 @@ class TrainConfig:
         for key in ("n_negatives", "batch_size", "epochs", "eval_batch_size"):
             checks.append((getattr(self, key) >= 1, key, "must be >= 1"))
         checks.append((m.hidden_size % m.n_heads == 0, "model.n_heads", f"does not divide hidden_size {m.hidden_size}"))
+        checks.append((m.popularity_factors in FACTOR_SETS, "model.popularity_factors",
+                       f"is not one of {', '.join(FACTOR_SETS)}"))
         for ok, key, what in checks:
             if not ok:
                 raise PrerecError(f"config key {key!r} {what} (got {_get(self, key)!r})")
@@ -108,6 +111,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for key in ModelConfig.DATA_FIELDS:
             d["model"].pop(key, None)
+        d["model"]["n_factors"] = self.model.n_factors  # for the record (derived, ignored when read)
         return d
 
     @classmethod
@@ -227,7 +231,8 @@ def _flatten(values: dict) -> dict:
     out = {}
     for key, value in values.items():
         if key == "model" and isinstance(value, dict):
-            out.update({f"model.{k}": v for k, v in value.items() if k not in ModelConfig.DATA_FIELDS})
+            skip = (*ModelConfig.DATA_FIELDS, *ModelConfig.DERIVED_FIELDS)
+            out.update({f"model.{k}": v for k, v in value.items() if k not in skip})
         else:
             out[key] = value
     return out

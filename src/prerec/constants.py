@@ -12,6 +12,7 @@ SPLIT_SEED = 2023  # the user split of every benchmark (40/30/30), and the defau
 MAX_HISTORY = 64  # items of a history the user tower sees (the most recent ones)
 WINDOW_DAYS = 15  # days of log behind each popularity factor
 N_FACTORS = 4  # popularity factors per (day, item): power means p = 1..4
+DEFAULT_FACTORS = "paper"  # the popularity factor set (prerec.popularity_factors): the paper's four
 PAD = -1  # padding in left-aligned history matrices
 MC_SEED = 2023  # the draws of D in the Monte Carlo mode (fixed: the same draws for every request)
 

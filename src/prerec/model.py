@@ -4,7 +4,7 @@
                                                          w_v = n_v / (n_v + kappa); e: per (domain, item))
     domain confounder h_t = V_{j_t} + D_k                (history items only)
     user tower        U_i = causal transformer(h + positions)[length - 1]
-    popularity head   Z_j = g(F_j(day))                  (g: 4 -> 512 -> 1, GELU)
+    popularity head   Z_j = g(F_j(day))                  (g: k -> 512 -> 1, GELU; k = 4 factors by default)
     score             s(i, j) = U_i . V_j + Z_j
 
 Histories are left-aligned with padding at the end, so with the causal mask the output at
@@ -15,6 +15,9 @@ Switches turn parts off so the ablations are the same code: ``domain_confounder`
 their text only, the paper's PreRec). ``variant`` names the combinations the benchmarks use:
 ``prerec``, ``prerec-text`` (no identity), ``prerec-no-domain``, ``prerec-no-pop``, ``zesrec``
 (neither confounder).
+
+``popularity_factors`` names the factor set g reads (:mod:`prerec.popularity_factors`; default
+the paper's four); the head's input width ``n_factors`` follows from it.
 
 Item identity (docs/method.md, "Item identity"): a_v is one vector per item of the run's identity
 vocabulary, shared by every domain that declares the item's key space, so what the sources' logs
@@ -37,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prerec.constants import MAX_HISTORY, N_FACTORS
+from prerec.constants import DEFAULT_FACTORS, MAX_HISTORY
+from prerec.popularity_factors import factor_width
 
 VARIANTS = {
     # name: (domain_confounder, popularity_head)
@@ -61,7 +65,7 @@ class ModelConfig:
     dropout: float = 0.1
     max_history: int = MAX_HISTORY
     pop_hidden: int = 512
-    n_factors: int = N_FACTORS
+    popularity_factors: str = DEFAULT_FACTORS  # the factor set g reads (prerec.popularity_factors)
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True
@@ -72,6 +76,12 @@ class ModelConfig:
     identity_items: int = 0  # rows of the identity table (the run's identity vocabulary)
 
     DATA_FIELDS = ("text_dim", "domain_items", "identity_items")  # set from the data, not configured
+    DERIVED_FIELDS = ("n_factors",)  # follow from other keys; older run files still carry them
+
+    @property
+    def n_factors(self) -> int:
+        """The popularity head's input width: the factors of ``popularity_factors``."""
+        return factor_width(self.popularity_factors)
 
     @property
     def variant(self) -> str:
@@ -87,7 +97,7 @@ class ModelConfig:
         return self.ff_size or self.hidden_size
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "n_factors": self.n_factors}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -220,7 +230,7 @@ class PreRec(nn.Module):
         return out[torch.arange(len(out), device=out.device), last]
 
     def popularity(self, factors: torch.Tensor) -> torch.Tensor:
-        """Z = g(F) for factor rows ``(..., 4)`` -> ``(...)``; zeros when the head is off."""
+        """Z = g(F) for factor rows ``(..., n_factors)`` -> ``(...)``; zeros when the head is off."""
         if self.pop is None:
             return factors.new_zeros(factors.shape[:-1])
         return self.pop(factors).squeeze(-1)

@@ -15,6 +15,11 @@ window is the sum of at most 15 days' counts and new interactions (``add``) cost
 days. Only the requested (day, item) pairs are computed; no days x items tensor is ever built.
 Training (its factor table), evaluation and the live service all ask this one index.
 
+These are the paper's factors, the default set. The index computes every other factor set of
+:mod:`prerec.popularity_factors` (the ``popularity_factors`` key: L2 only, raw or log counts, rank
+percentile, several windows and a trend, days since last seen) from the same per-day counts:
+``window_factors(day, factor_set)``, ``factors(days, items, factor_set)``.
+
 A domain without timestamps has one static window (all interactions of its training users,
 see :func:`prerec.data.prepared.domain_popularity_index`); interactions added later join that
 window whatever their day.
@@ -27,16 +32,10 @@ import itertools
 
 import numpy as np
 
-from prerec.constants import N_FACTORS, WINDOW_DAYS
+from prerec.constants import DEFAULT_FACTORS, N_FACTORS, WINDOW_DAYS
+from prerec.popularity_factors import factor_width, get_factor_set, window_factors
 
-POWERS = np.arange(1, N_FACTORS + 1, dtype=np.float64)
 _EMPTY = np.empty(0, np.int64)
-
-
-def window_factors(counts: np.ndarray) -> np.ndarray:
-    """The normalisers s_1..s_4 of one window, from the positive counts of its items."""
-    c = counts.astype(np.float64)
-    return np.mean(c[None, :] ** POWERS[:, None], axis=1) ** (1.0 / POWERS)
 
 
 def _sum_counts(items: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,34 +94,63 @@ class PopularityIndex:
             else:
                 self._by_day[day] = _sum_counts(np.r_[old[0], new[0]], np.r_[old[1], new[1]])
 
-    def window(self, day: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Items with a positive count in the window of ``day`` and their counts (sorted by item)."""
-        if not self.timed or day is None:
-            return self._static
+    def _window_days(self, day: int, width: int) -> list[int]:
+        """The log days of ``day``'s window of ``width`` days, widened back to the last earlier day."""
         hi = bisect.bisect_left(self._sorted_days, int(day))  # days strictly before ``day``
         if hi == 0:
+            return []
+        lo_day = min(int(day) - width, self._sorted_days[hi - 1])
+        return self._sorted_days[bisect.bisect_left(self._sorted_days, lo_day):hi]
+
+    def window(self, day: int | None, width: int = WINDOW_DAYS) -> tuple[np.ndarray, np.ndarray]:
+        """Items with a positive count in the window of ``day`` and their counts (sorted by item).
+
+        The window is the ``width`` days before ``day`` (widened back to the most recent earlier
+        day of the log when they hold nothing); the static window for an untimed domain."""
+        if not self.timed or day is None:
+            return self._static
+        days = self._window_days(day, width)
+        if not days:
             return _EMPTY, _EMPTY
-        lo_day = min(int(day) - WINDOW_DAYS, self._sorted_days[hi - 1])
-        lo = bisect.bisect_left(self._sorted_days, lo_day)
-        parts = [self._by_day[d] for d in self._sorted_days[lo:hi]]
+        parts = [self._by_day[d] for d in days]
         if len(parts) == 1:
             return parts[0]
         return _sum_counts(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
-    def window_factors(self, day: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """The items of ``day``'s window and their factors ``(m, 4)`` float32; every other item has F = 0."""
+    def days_since(self, day: int | None, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Items of ``day``'s window of ``width`` days and the days since each was last seen
+        (>= 1, sorted by item). An untimed domain: the static window's items, each at 1 day."""
+        if not self.timed or day is None:
+            return self._static[0], np.ones(len(self._static[0]), np.int64)
+        days = self._window_days(day, width)
+        if not days:
+            return _EMPTY, _EMPTY
+        items = np.concatenate([self._by_day[d][0] for d in days])
+        when = np.repeat(np.asarray(days, np.int64), [len(self._by_day[d][0]) for d in days])
+        order = np.lexsort((when, items))
+        items, when = items[order], when[order]
+        last = np.r_[items[1:] != items[:-1], True]  # each item's latest day
+        return items[last], int(day) - when[last]
+
+    def window_factors(self, day: int | None, factor_set: str = DEFAULT_FACTORS) -> tuple[np.ndarray, np.ndarray]:
+        """The items whose factors on ``day`` are not all 0 and their factors ``(m, k)`` float32;
+        every other item has F = 0. ``factor_set``: one of :data:`prerec.popularity_factors.FACTOR_SETS`
+        (default: the paper's four factors, ``k`` = 4)."""
+        if factor_set != DEFAULT_FACTORS:
+            return get_factor_set(factor_set).compute(self, day)
         uniq, counts = self.window(day)
         if not len(uniq):
             return _EMPTY, np.zeros((0, N_FACTORS), np.float32)
         return uniq, (counts[:, None] / window_factors(counts)[None, :]).astype(np.float32)
 
-    def factors(self, days: np.ndarray | int | None, items: np.ndarray) -> np.ndarray:
-        """F_j(d) for each pair ``(days[k], items[k])`` as float32 ``(n, 4)``.
+    def factors(self, days: np.ndarray | int | None, items: np.ndarray,
+                factor_set: str = DEFAULT_FACTORS) -> np.ndarray:
+        """F_j(d) for each pair ``(days[k], items[k])`` as float32 ``(n, k)`` (``k`` = 4 by default).
 
         ``days`` may be a scalar (one day for all items), or ``None`` (an untimed domain).
         """
         items = np.asarray(items, dtype=np.int64)
-        out = np.zeros((len(items), N_FACTORS), dtype=np.float32)
+        out = np.zeros((len(items), factor_width(factor_set)), dtype=np.float32)
         if not len(items):
             return out
         if not self.timed or days is None:
@@ -134,13 +162,13 @@ class PopularityIndex:
             cuts = np.r_[np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]]), len(order)]
             groups = [(int(sorted_days[a]), order[a:b]) for a, b in itertools.pairwise(cuts)]
         for day, rows in groups:
-            uniq, f = self.window_factors(day)
+            uniq, f = self.window_factors(day, factor_set)
             if len(uniq):
                 pos = np.minimum(np.searchsorted(uniq, items[rows]), len(uniq) - 1)
                 found = uniq[pos] == items[rows]
                 out[rows[found]] = f[pos[found]]
         return out
 
-    def item_factors(self, day: int | None, n_items: int) -> np.ndarray:
-        """F(d) for every item 0..n_items-1 of the catalog on one day: ``(n_items, 4)``."""
-        return self.factors(day, np.arange(n_items))
+    def item_factors(self, day: int | None, n_items: int, factor_set: str = DEFAULT_FACTORS) -> np.ndarray:
+        """F(d) for every item 0..n_items-1 of the catalog on one day: ``(n_items, k)``."""
+        return self.factors(day, np.arange(n_items), factor_set)

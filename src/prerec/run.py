@@ -27,6 +27,7 @@ import torch
 
 from prerec.checkpoint import load_model_tensors, load_tensors
 from prerec.config import TrainConfig
+from prerec.constants import DEFAULT_FACTORS
 from prerec.data.domain import Domain
 from prerec.data.identity import Identity
 from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
@@ -154,6 +155,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
     train = cfg.to_dict()
     for key in ("progress", "device", "eval_batch_size", "checkpoint_steps"):
         train.pop(key, None)
+    if train["model"].get("popularity_factors") == DEFAULT_FACTORS:  # runs from before the key: the same run
+        train["model"].pop("popularity_factors")
     return {"train": train, "sources": list(specs), "encoder": encoder_identity}
 
 

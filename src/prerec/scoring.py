@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from prerec.constants import N_FACTORS, PAD
+from prerec.constants import PAD
 from prerec.model import PreRec
 from prerec.popularity import PopularityIndex
 
@@ -122,8 +122,8 @@ class Scorer:
 
     @torch.no_grad()
     def popularity(self, factors: np.ndarray) -> np.ndarray:
-        """g(F) ``(m,)`` float32 for factor rows ``(m, 4)``, evaluated once per distinct row."""
-        factors = np.asarray(factors, dtype=np.float32).reshape(-1, N_FACTORS)
+        """g(F) ``(m,)`` float32 for factor rows ``(m, n_factors)``, evaluated once per distinct row."""
+        factors = np.asarray(factors, dtype=np.float32).reshape(-1, self.model.cfg.n_factors)
         if self.model.pop is None or not len(factors):
             return np.zeros(len(factors), np.float32)
         self.model.eval()
@@ -132,9 +132,12 @@ class Scorer:
         return z[inv.reshape(-1)].astype(np.float32)
 
     def popularity_scores(self, index: PopularityIndex, day: int | None, n_items: int) -> PopularityScores:
-        """Z over a catalog of ``n_items`` on ``day``: g(0) for every item outside the window."""
-        items, factors = index.window_factors(day)
-        z = self.popularity(np.vstack([np.zeros((1, N_FACTORS), np.float32), factors]))
+        """Z over a catalog of ``n_items`` on ``day``: g(0) for every item outside the window.
+
+        The factors are the model's own set (``popularity_factors``, saved with the run)."""
+        cfg = self.model.cfg
+        items, factors = index.window_factors(day, cfg.popularity_factors)
+        z = self.popularity(np.vstack([np.zeros((1, cfg.n_factors), np.float32), factors]))
         scores = np.full(n_items, z[0], dtype=np.float32)
         scores[items] = z[1:]
         return PopularityScores(scores, float(z[0]), items)

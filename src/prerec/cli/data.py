@@ -11,11 +11,12 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from prerec.constants import SPLIT_SEED
+from prerec.constants import DEFAULT_FACTORS, SPLIT_SEED
 from prerec.data import load_domains, split_users
 from prerec.data.domain import NO_DAY, Domain
 from prerec.data.prepared import domain_popularity_index, require_text
 from prerec.errors import PrerecError
+from prerec.popularity_factors import FACTOR_SETS, get_factor_set
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("popularity", help="popularity factors of every (day, item) pair of the log")
     q.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
     q.add_argument("--out", required=True, type=Path, help="Parquet file to write")
+    q.add_argument("--factors", default=",".join(FACTOR_SETS), metavar="SET[,SET]",
+                   help=f"factor sets to write, a column per factor (default: all of {', '.join(FACTOR_SETS)})")
     q.add_argument("--seed", type=int, default=SPLIT_SEED,
                    help="user split seed (domains without timestamps use their training users)")
     q.set_defaults(handler=run_popularity)
@@ -115,12 +118,13 @@ def print_drops(console: Console, domains: list[Domain]) -> None:
     console.print(table)
 
 
-def domain_popularity(domain: Domain, seed: int = SPLIT_SEED) -> pd.DataFrame:
+def domain_popularity(domain: Domain, seed: int = SPLIT_SEED, factor_sets: list[str] | None = None) -> pd.DataFrame:
     """Factors of every (day, item) pair on which the domain has an interaction.
 
     ``day`` is ``floor(unix_seconds / 86400)`` (int64), ``date`` the same day as ``YYYY-MM-DD``.
     A domain without timestamps has one window (its training users' interactions): one row per
-    item, with ``day`` = -1 and no date."""
+    item, with ``day`` = -1 and no date. Then a column per factor of each set of ``factor_sets``
+    (default: the paper's, f1..f4; a column shared by two sets, like ``l2``'s f2, is written once)."""
     seqs = domain.sequences
     index = domain_popularity_index(domain, split_users(seqs, seed))
     if domain.has_time:
@@ -128,22 +132,26 @@ def domain_popularity(domain: Domain, seed: int = SPLIT_SEED) -> pd.DataFrame:
         day0, n = int(seqs.days.min()), max(domain.n_items, 1)
         key = np.unique((seqs.days - day0) * n + seqs.items)
         day, items = key // n + day0, key % n
-        f = index.factors(day, items)
         date = pd.to_datetime(day, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     else:
         items = np.unique(seqs.items)
-        f = index.factors(None, items)
         day = np.full(len(items), NO_DAY, dtype=np.int64)
         date = np.full(len(items), None, dtype=object)
-    return pd.DataFrame({
-        "domain": domain.name, "day": day, "date": date, "item_id": domain.item_ids[items].astype(str),
-        "f1": f[:, 0], "f2": f[:, 1], "f3": f[:, 2], "f4": f[:, 3],
-    })
+    frame = {"domain": domain.name, "day": day, "date": date, "item_id": domain.item_ids[items].astype(str)}
+    for name in factor_sets or [DEFAULT_FACTORS]:
+        fs = get_factor_set(name)
+        f = index.factors(day if domain.has_time else None, items, name)
+        frame.update({col: f[:, c] for c, col in enumerate(fs.columns) if col not in frame})
+    return pd.DataFrame(frame)
 
 
 def run_popularity(args: argparse.Namespace) -> int:
+    sets = [s.strip() for s in args.factors.split(",") if s.strip()]
+    for name in sets:
+        if name not in FACTOR_SETS:
+            raise PrerecError(f"--factors: unknown factor set {name!r}; known: {', '.join(FACTOR_SETS)}")
     domains = load_domains(args.domains)
-    frame = pd.concat([domain_popularity(d, args.seed) for d in domains], ignore_index=True)
+    frame = pd.concat([domain_popularity(d, args.seed, sets) for d in domains], ignore_index=True)
     out: Path = args.out
     if out.suffix.lower() != ".parquet":
         raise PrerecError(f"--out {out}: expected a .parquet file name")

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from prerec.constants import N_FACTORS
+from prerec.constants import DEFAULT_FACTORS
 from prerec.data.instances import Instances
 from prerec.data.prepared import PreparedDomain
+from prerec.popularity_factors import factor_width
 
 
 @dataclass
@@ -47,11 +48,12 @@ class FactorTable:
 
     Row 0 is the zero row (item absent from its window, or the first day). Each domain keeps
     sorted keys ``day_index * n_items + item`` of its nonzero pairs; a lookup is one
-    ``searchsorted``. Only the days that occur in the logs are tabulated.
+    ``searchsorted``. Only the days that occur in the logs are tabulated. ``factor_set``: the
+    model's ``popularity_factors`` (:mod:`prerec.popularity_factors`).
     """
 
-    def __init__(self, parts: list[Part]) -> None:
-        rows = [np.zeros((1, N_FACTORS), dtype=np.float32)]
+    def __init__(self, parts: list[Part], factor_set: str = DEFAULT_FACTORS) -> None:
+        rows = [np.zeros((1, factor_width(factor_set)), dtype=np.float32)]
         self.days: list[np.ndarray] = []
         keys, n_rows = [], 1
         self.key_base = np.zeros(len(parts) + 1, dtype=np.int64)
@@ -63,7 +65,7 @@ class FactorTable:
                 days = np.unique(part.prepared.domain.sequences.days)
             self.days.append(days)
             for d_idx, day in enumerate(days):
-                uniq, factors = pop.window_factors(int(day) if pop.timed else None)
+                uniq, factors = pop.window_factors(int(day) if pop.timed else None, factor_set)
                 if not len(uniq):
                     continue
                 rows.append(factors)
@@ -120,7 +122,7 @@ class Corpus:
 
     def __init__(self, parts: list[Part], item_base: np.ndarray, n_negatives: int, max_history: int,
                  *, layout: str = "sequence", domain_balanced: bool = True, x_base: int = 0,
-                 identity_of: np.ndarray | None = None) -> None:
+                 identity_of: np.ndarray | None = None, popularity_factors: str = DEFAULT_FACTORS) -> None:
         self.parts = parts
         self.identity_of = identity_of  # identity row of each global item id (-1: none); None: no identity
         self.identity = None  # the vocabulary behind identity_of (set by whoever builds the corpus)
@@ -129,7 +131,7 @@ class Corpus:
         self.n_negatives = n_negatives
         self.max_history = max_history
         self.domain_balanced = domain_balanced
-        self.table = FactorTable(parts)
+        self.table = FactorTable(parts, popularity_factors)
         n_items = np.array([p.prepared.n_items for p in parts], dtype=np.int64)
         self.n_items = n_items
         self.item_base = np.asarray(item_base, dtype=np.int64)  # global id of each part's item 0
