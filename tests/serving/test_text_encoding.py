@@ -160,6 +160,8 @@ def test_flood_of_long_texts_does_not_stall_ids_or_health():
             for t in threads:
                 t.join(30)
     service.close()
-    assert statuses.count(200) > 0 and statuses.count(503) > 0, statuses[:50]
+    # text requests are refused while the pool is full (those admitted before the gate opened may
+    # still finish with 200 afterwards); nothing else, and never a 500
+    assert statuses.count(503) > 0, statuses[:50]
     assert set(statuses) <= {200, 503}, sorted(set(statuses))
     assert all(v.isdigit() and int(v) >= 1 for v in retry_after)
