@@ -88,8 +88,6 @@ def test_saved_run_keeps_the_set_and_scores_alike_everywhere(world):
 
 def test_finetuning_keeps_the_set(world):
     name, _, _, out, _, spain = world
-    if name != "windows":
-        pytest.skip("one set is enough for the fine-tuning path")
     run = load_run(out)
     target = run.prepare(spain)
     rec = finetune(run, target, 200, FinetuneConfig(epochs=1, lr=1e-3))
