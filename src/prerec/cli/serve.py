@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -49,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="top-k search: exact matrix product, FAISS flat or FAISS HNSW (default exact)")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's access/error log level (default warning)")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="no JSON access-log line per request on stderr (method, path, status, duration, request id)")
     sec = p.add_argument_group("access control (docs/serving.md)")
     sec.add_argument("--api-keys-file", type=Path, metavar="PATH",
                      help=f"file of API keys, one per line (else the {KEYS_ENV} environment variable, if set); "
@@ -113,6 +116,17 @@ def access_options(args: argparse.Namespace) -> tuple[object, list[str]]:
     return keys, hosts
 
 
+def access_log_to_stderr(enabled: bool) -> None:
+    """One JSON line per request on stderr (logger ``prerec.access``), whatever ``-q`` says."""
+    logger = logging.getLogger("prerec.access")
+    logger.propagate = False
+    logger.setLevel(logging.INFO if enabled else logging.CRITICAL + 1)
+    if enabled and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from prerec.serving.limits import Limits
 
@@ -133,6 +147,7 @@ def run_serve(args: argparse.Namespace) -> int:
                             encode_workers=args.encode_workers, encode_queue=args.encode_queue,
                             encode_timeout=args.encode_timeout)
     one_thread_per_request()  # concurrency comes from the request threads
+    access_log_to_stderr(not args.no_access_log)
     log.info("serving on http://%s:%d (events in %s; API keys: %s; hosts: %s)", args.host, args.port, args.db,
              f"{len(keys)}" if keys is not None else "none", ", ".join(hosts))
     app = create_app(service, limits=limits, keys=keys, protect_reads=args.protect_reads, allowed_hosts=hosts)

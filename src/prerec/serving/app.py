@@ -10,6 +10,7 @@
     DELETE /domains/{domain}/items/{item_id} -> {"deleted", "catalog_item", "n_items"}
     GET    /domains, /domains/{domain}       -> catalog size, added/deleted items, events
     GET    /healthz                 -> {"status": "ok"} (200 once the model is loaded and domains attached)
+    GET    /metrics                 -> Prometheus text format (serving/metrics.py)
 
 Errors: 400 for a Host name not allowed; 401 without an API key where one is needed, 403 with
 a wrong one (serving/security.py); 404 for an unknown domain or item id; 413 for a body over
@@ -32,7 +33,8 @@ from typing import Annotated
 from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -41,6 +43,7 @@ from prerec.errors import PrerecError
 from prerec.serving.api import RequestError, Service, Text, UnknownDomainError, UnknownItemError
 from prerec.serving.encoding import EncoderBusy
 from prerec.serving.limits import BodySizeLimit, Limits, safe_message, validation_details
+from prerec.serving.metrics import AccessLog, Metrics
 from prerec.serving.schemas import (
     BatchRecommendResponse,
     DeleteResponse,
@@ -74,10 +77,21 @@ def create_app(service: Service, *, limits: Limits | None = None, keys: ApiKeys 
     if keys is not None:
         app.add_middleware(ApiKeyMiddleware, keys=keys, protect_reads=protect_reads)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
+    metrics = Metrics(service)
+    app.state.metrics = metrics
+    app.add_middleware(AccessLog, metrics=metrics, endpoint_of=lambda scope: _endpoint(app, scope))
     _error_handlers(app, limits)
     _read_routes(app, service, limits)
     _write_routes(app, service, request_models(limits), limits)
     return app
+
+
+def _endpoint(app: FastAPI, scope: dict) -> str:
+    """The template of the route a request matched (``other`` if none), a bounded metrics label."""
+    route = scope.get("route")
+    if route is None:  # answered by a middleware before routing: match it here
+        route = next((r for r in app.router.routes if r.matches(scope)[0] is Match.FULL), None)
+    return getattr(route, "path", None) or "other"
 
 
 def _error_handlers(app: FastAPI, limits: Limits) -> None:
@@ -116,6 +130,11 @@ def _read_routes(app: FastAPI, service: Service, limits: Limits) -> None:
     @app.get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok", "domains": service.domain_names}
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        body, kind = app.state.metrics.exposition()
+        return Response(body, media_type=kind)
 
     @app.get("/domains", response_model=DomainsResponse)
     async def domains() -> DomainsResponse:
@@ -165,6 +184,7 @@ def _write_routes(app: FastAPI, service: Service, m: RequestModels, limits: Limi
     @app.post("/events", response_model=EventsResponse)
     def events(req: m.Events) -> EventsResponse:
         done = service.record(req.domain, [e.model_dump() for e in req.events])
+        app.state.metrics.events(req.domain, done.accepted, done.duplicates)
         return EventsResponse(accepted=done.accepted, duplicates=done.duplicates)
 
     @app.put("/domains/{domain}/items", response_model=ItemsResponse)
