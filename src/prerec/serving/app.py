@@ -11,6 +11,7 @@
     GET    /domains, /domains/{domain}       -> catalog size, added/deleted items, events
     GET    /healthz                 -> {"status": "ok"} (200 once the model is loaded and domains attached)
     GET    /metrics                 -> Prometheus text format (serving/metrics.py)
+    GET    /docs, /redoc            -> API docs, every asset served from here (fastapi-offline)
 
 Errors: 400 for a Host name not allowed; 401 without an API key where one is needed, 403 with
 a wrong one (serving/security.py); 404 for an unknown domain or item id; 413 for a body over
@@ -34,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
@@ -56,9 +58,10 @@ from prerec.serving.schemas import (
     ScoredItem,
     request_models,
 )
-from prerec.serving.security import LOOPBACK_HOSTS, ApiKeyMiddleware, ApiKeys
+from prerec.serving.security import LOOPBACK_HOSTS, OPEN_PREFIXES, ApiKeyMiddleware, ApiKeys
 
 log = logging.getLogger(__name__)
+DOCS_STATIC = OPEN_PREFIXES[0].rstrip("/")  # Swagger UI and ReDoc files (public, never need a key)
 
 
 def create_app(service: Service, *, limits: Limits | None = None, keys: ApiKeys | None = None,
@@ -69,8 +72,11 @@ def create_app(service: Service, *, limits: Limits | None = None, keys: ApiKeys 
     ``allowed_hosts``: Host header names served (``"*"``: any).
     """
     limits = limits or Limits()
-    app = FastAPI(title="PreRec", version=__version__,
-                  description="Zero-shot cross-domain recommendation (PreRec) with live popularity.")
+    # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package: no CDN,
+    # no Google Fonts, no online validator (nothing a browser fetches leaves the service)
+    app = FastAPIOffline(title="PreRec", version=__version__, static_url=DOCS_STATIC,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Zero-shot cross-domain recommendation (PreRec) with live popularity.")
     app.state.service = service
     app.state.limits = limits
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
