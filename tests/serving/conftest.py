@@ -16,3 +16,30 @@ def domain() -> Domain:
 @pytest.fixture
 def model():
     return tiny_model()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the test session (tests/serving/pg_server.py). Where it cannot
+    start, the tests that need it fail in CI (``CI=true``) and are skipped, with the reason,
+    elsewhere."""
+    import os
+
+    import pg_server
+
+    try:
+        server = pg_server.start()
+    except (pg_server.Unavailable, ImportError) as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"PostgreSQL is needed in CI and cannot be started: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A fresh, empty store location of each kind: an SQLite path or a PostgreSQL database URL."""
+    if request.param == "sqlite":
+        return tmp_path / "events.sqlite"
+    return request.getfixturevalue("postgres").create_database()

@@ -36,11 +36,13 @@ def _id_value(value: Any) -> Any:
 
 
 def _text_value(value: str) -> str:
-    """Not blank, and encodable as UTF-8 (no lone surrogates)."""
+    """Not blank, and encodable as UTF-8 (no lone surrogates) and storable (no NUL)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"holds a lone surrogate at character {exc.start}") from None
+    if "\x00" in value:
+        raise ValueError(f"holds a NUL character at character {value.index(chr(0))}")
     if not value.strip():
         raise ValueError("must not be blank")
     return value
