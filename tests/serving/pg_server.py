@@ -16,6 +16,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -64,7 +65,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: "smart" shutdown; SIGINT would be "fast"
+            self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: clients are disconnected
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -91,3 +91,40 @@ def test_the_follower_propagates_within_the_sync_interval(db):
     same_state(a, b)
     a.close()
     b.close()
+
+
+def test_database_down_answers_503_and_reads_go_on():
+    """With its PostgreSQL server gone, a replica answers writes 503 (Retry-After) and keeps
+    serving recommendations from memory; nothing is acknowledged that was not committed."""
+    import pg_server
+    from fastapi.testclient import TestClient
+
+    from prerec.serving.app import create_app
+    from prerec.serving.store_postgres import PostgresStore
+
+    try:
+        server = pg_server.start()
+    except (pg_server.Unavailable, ImportError) as exc:
+        import os
+
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"PostgreSQL is needed in CI and cannot be started: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+    try:
+        s = Service(tiny_model(), store=PostgresStore(server.create_database(), connect_timeout=2),
+                    clock=lambda: NOW, sync_interval=None)
+        s.attach(tiny_domain())
+        ids = list(tiny_domain().item_ids)
+        c = TestClient(create_app(s), base_url="http://127.0.0.1")
+        ev = {"domain": "tiny", "events": [{"user_id": "u", "item_id": ids[0], "timestamp": YESTERDAY}]}
+        assert c.post("/events", json=ev).status_code == 200
+        server.stop()
+        r = c.post("/events", json=ev)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "retry" in r.json()["detail"]
+        r = c.put("/domains/tiny/items", json={"items": [{"item_id": "X", "text": "a lamp"}]})
+        assert r.status_code == 503
+        assert c.post("/recommend", json={"domain": "tiny", "history": [ids[1]]}).status_code == 200
+        assert c.get("/healthz").status_code == 200 and s.info("tiny")["n_events"] == 1
+        s.close()
+    finally:
+        server.stop()

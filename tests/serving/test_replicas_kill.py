@@ -11,6 +11,7 @@ and give the same scores (so the same popularity) for the same requests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -79,10 +80,8 @@ def test_two_replicas_one_killed_under_load(tiny_run, target_dir, tmp_path, post
         for n in range(200):
             if not any(t.is_alive() for t in threads[:N_CLIENTS]):
                 return
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 httpx.post(f"{urls[n % 2]}/recommend", json={"domain": "tiny", "history": [items[n % 9]]}, timeout=10)
-            except httpx.TransportError:
-                pass
             time.sleep(0.02)
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(N_CLIENTS)]

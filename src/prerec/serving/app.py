@@ -59,6 +59,7 @@ from prerec.serving.schemas import (
     request_models,
 )
 from prerec.serving.security import LOOPBACK_HOSTS, OPEN_PREFIXES, ApiKeyMiddleware, ApiKeys
+from prerec.serving.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 DOCS_STATIC = OPEN_PREFIXES[0].rstrip("/")  # Swagger UI and ReDoc files (public, never need a key)
@@ -113,6 +114,11 @@ def _error_handlers(app: FastAPI, limits: Limits) -> None:
     @app.exception_handler(PrerecError)
     def unprocessable(request: Request, exc: Exception) -> JSONResponse:
         return answer(422, safe_message(str(exc)))
+
+    @app.exception_handler(StoreUnavailable)
+    def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("%s", exc)
+        return answer(503, "the event store cannot be reached now; retry later", {"Retry-After": "1"})
 
     @app.exception_handler(EncoderBusy)
     def busy(request: Request, exc: EncoderBusy) -> JSONResponse:

@@ -37,7 +37,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from prerec.errors import PrerecError
+
 EVENT_COLUMNS = ["user_id", "item_id", "timestamp", "event_id"]
+
+
+class StoreUnavailable(PrerecError):
+    """The store cannot be reached now (HTTP 503); nothing of the request was committed."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from prerec.serving.store import (
     ItemWrite,
     Store,
     StoredItem,
+    StoreUnavailable,
     blob,
     event_frame,
     unblob,
@@ -107,6 +109,7 @@ class PostgresStore(Store):
         psycopg, psycopg_pool = _psycopg()
         self.url = url
         self._psycopg = psycopg
+        self._pool_timeout = psycopg_pool.PoolTimeout
         try:
             self.pool = psycopg_pool.ConnectionPool(url, min_size=1, max_size=int(pool_size), open=True,
                                                     timeout=connect_timeout, name="prerec",
@@ -123,6 +126,16 @@ class PostgresStore(Store):
 
     def describe(self) -> str:
         return f"PostgreSQL {redact(self.url)}"
+
+    @contextmanager
+    def _conn(self) -> Iterator[object]:
+        """A pooled connection; a lost or unreachable server becomes :class:`StoreUnavailable`."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (self._psycopg.OperationalError, self._pool_timeout) as exc:
+            raise StoreUnavailable(f"the database {redact(self.url)} cannot be reached now "
+                                   f"({str(exc).strip()[:200]})") from exc
 
     def close(self) -> None:
         self._closed.set()
@@ -150,7 +163,7 @@ class PostgresStore(Store):
                 conn.execute("UPDATE prerec_schema SET version = %s", (SCHEMA_VERSION,))
 
     def schema_version(self) -> int:
-        with self.pool.connection() as conn:
+        with self._conn() as conn:
             return int(conn.execute("SELECT version FROM prerec_schema").fetchone()[0])
 
     # ---- events ---------------------------------------------------------------------------
@@ -158,7 +171,7 @@ class PostgresStore(Store):
     def append_events(self, domain: str, events: Sequence[Event], since: int | None = None) -> Appended:
         cols = ([e.user_id for e in events], [e.item_id for e in events],
                 [int(e.timestamp) for e in events], [e.event_id for e in events])
-        with self.pool.connection() as conn, conn.transaction():
+        with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("prerec:events:" + domain,))
             rows = [] if since is None else conn.execute(EVENT_SELECT, (domain, int(since))).fetchall()
             inserted = conn.execute(INSERT_EVENTS, (domain, *cols)).fetchall()
@@ -174,18 +187,18 @@ class PostgresStore(Store):
         return Appended(new, _feed(rows + [r[:3] for r in inserted], since or 0))
 
     def events_since(self, domain: str, since: int = 0) -> EventFeed:
-        with self.pool.connection() as conn:
+        with self._conn() as conn:
             rows = conn.execute(EVENT_SELECT, (domain, int(since))).fetchall()
         return _feed(rows, since)
 
     def events(self, domain: str) -> pd.DataFrame:
-        with self.pool.connection() as conn:
+        with self._conn() as conn:
             rows = conn.execute("SELECT user_id, item_id, ts, event_id FROM events WHERE domain = %s ORDER BY seq",
                                 (domain,)).fetchall()
         return event_frame(rows)
 
     def count_events(self, domain: str | None = None) -> int:
-        with self.pool.connection() as conn:
+        with self._conn() as conn:
             if domain is None:
                 return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
             return int(conn.execute("SELECT COUNT(*) FROM events WHERE domain = %s", (domain,)).fetchone()[0])
@@ -193,7 +206,7 @@ class PostgresStore(Store):
     # ---- items ----------------------------------------------------------------------------
 
     def _item_write(self, domain: str, sql: str, rows: list[tuple], since: int | None) -> ItemWrite:
-        with self.pool.connection() as conn, conn.transaction():
+        with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("prerec:items:" + domain,))
             others = [] if since is None else _items(conn.execute(ITEM_SELECT, (domain, int(since))).fetchall())
             version = int(conn.execute("SELECT nextval('item_versions')").fetchone()[0])
@@ -225,12 +238,12 @@ class PostgresStore(Store):
             [(domain, str(item_id))], since)
 
     def set_embeddings(self, domain: str, item_ids: list[str], emb: np.ndarray, encoder: str) -> None:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany("UPDATE items SET emb = %s, encoder = %s WHERE domain = %s AND item_id = %s",
                             [(blob(e), encoder, domain, str(i)) for i, e in zip(item_ids, emb)])
 
     def item_changes(self, domain: str, since: int = 0) -> tuple[list[StoredItem], int]:
-        with self.pool.connection() as conn:
+        with self._conn() as conn:
             rows = conn.execute(ITEM_SELECT, (domain, int(since))).fetchall()
         return _items(rows), max([int(since), *(int(r[5]) for r in rows)])
 
