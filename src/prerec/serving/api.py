@@ -40,6 +40,7 @@ from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
+from prerec.serving.browse import Browse
 from prerec.serving.encoding import TextPool, text_identity, window_cutter
 from prerec.serving.histories import HistoryEntry, RequestError, Text, UnknownItemError, history_vectors
 from prerec.serving.layered import Layered
@@ -67,12 +68,14 @@ class UnknownDomainError(PrerecError):
 @dataclass(frozen=True)
 class Recommendations:
     """Top-k per history, best first: ids ``(b, k)`` (``None`` where fewer than k items were
-    left), full scores (``-inf`` there), catalog texts and catalog indices (``-1`` there)."""
+    left), full scores (``-inf`` there), catalog texts and catalog indices (``-1`` there), and
+    each score's popularity part g(F_j(today)) (the rest, ``scores - popularity``, is U . V_j)."""
 
     item_ids: np.ndarray
     scores: np.ndarray
     texts: np.ndarray
     indices: np.ndarray
+    popularity: np.ndarray | None = None
 
     def row(self, r: int) -> list[tuple[str, float, str]]:
         """The ``r``-th history's recommendations as ``(item_id, score, text)`` triples."""
@@ -153,7 +156,7 @@ def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
         raise RequestError(f"{where}: expected (user_id, item_id, timestamp[, event_id])") from exc
 
 
-class Service(CatalogMutations, StoreFollower):
+class Service(CatalogMutations, StoreFollower, Browse):
     """A loaded model serving any number of attached target domains (thread-safe).
 
     Raw texts are encoded in a bounded pool (``encode_workers`` threads, ``encode_queue`` jobs
@@ -306,7 +309,7 @@ class Service(CatalogMutations, StoreFollower):
         safe = np.where(valid, top, 0)
         item_ids = np.where(valid, cat.ids.take(safe), None)
         item_texts = np.where(valid, cat.texts.take(safe), None)
-        return Recommendations(item_ids, scores, item_texts, top)
+        return Recommendations(item_ids, scores, item_texts, top, np.where(valid, pop.scores[safe], np.nan))
 
     # ---- mutations ----------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 MIN_KEY_CHARS = 16
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 READ_ONLY_POSTS = frozenset({"/recommend", "/recommend/batch"})  # POST, but they change nothing
-OPEN_PATHS = frozenset({"/healthz"})
-OPEN_PREFIXES = ("/static/docs/",)  # files of public packages (Swagger UI, ReDoc)
+OPEN_PATHS = frozenset({"/healthz", "/"})  # "/": the web page (static; its requests carry the key)
+OPEN_PREFIXES = ("/static/docs/", "/static/web/")  # public files: Swagger UI, ReDoc, the page's script
 
 
 def _digest(key: bytes) -> bytes:
