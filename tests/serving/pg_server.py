@@ -90,8 +90,9 @@ def _as_user() -> tuple[dict, str]:
     return {"preexec_fn": drop, "env": {**os.environ, "HOME": pw.pw_dir, "USER": "postgres"}}, "postgres"
 
 
-def start(timeout: float = 60.0) -> PostgresServer:
-    """initdb + postgres on a free loopback port; :class:`Unavailable` if it cannot."""
+def start(timeout: float = 60.0, fsync: bool = False) -> PostgresServer:
+    """initdb + postgres on a free loopback port; :class:`Unavailable` if it cannot. ``fsync``
+    off by default (the tests kill replicas, never the database; benchmarks turn it on)."""
     initdb, postgres = _binary("initdb"), _binary("postgres")
     options, user = _as_user()
     folder = Path(tempfile.mkdtemp(prefix="prerec-pg-"))
@@ -110,7 +111,7 @@ def start(timeout: float = 60.0) -> PostgresServer:
         os.chown(folder / "server.log", pwd.getpwnam("postgres").pw_uid, -1)
     proc = subprocess.Popen(
         [postgres, "-D", str(data), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-         "-c", f"unix_socket_directories={folder}", "-c", "fsync=off", "-c", "max_connections=100",
+         "-c", f"unix_socket_directories={folder}", "-c", f"fsync={'on' if fsync else 'off'}", "-c", "max_connections=100",
          "-c", "shared_buffers=32MB"],
         stdout=log, stderr=subprocess.STDOUT, cwd=folder, **options)
     server = PostgresServer(folder, port, proc, user)
