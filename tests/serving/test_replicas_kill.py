@@ -51,6 +51,32 @@ def post_events(urls: list[str], first: int, body: dict, acked: list, retries: l
     raise AssertionError(f"batch {body['events'][0]['event_id']} never acknowledged")
 
 
+def check_agreement(db: str, urls: list[str], acked: list[list[dict]], items: list[str]) -> None:
+    """Every acknowledged event stored once, nothing else; both replicas count them all and answer alike."""
+    sent_keys = {e["event_id"] for b in acked for e in b}
+    assert len(acked) == N_CLIENTS * BATCHES_PER_CLIENT and len(sent_keys) == len(acked) * EVENTS_PER_BATCH
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT event_id, COUNT(*) FROM events WHERE domain = 'tiny' GROUP BY event_id")
+        counts = dict(rows.fetchall())
+    assert set(counts) == sent_keys, "stored events differ from the acknowledged ones"
+    assert set(counts.values()) == {1}, "an event was stored twice"
+
+    # both replicas count every stored event once, within the stated delay
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        infos = [httpx.get(f"{u}/domains/tiny", timeout=10).json() for u in urls]
+        if all(i["n_events"] == len(sent_keys) for i in infos):
+            break
+        time.sleep(0.1)
+    assert [i["n_events"] for i in infos] == [len(sent_keys)] * 2, infos
+    body = {"domain": "tiny", "history": [items[0], items[5]], "k": 20,
+            "timestamp": TODAY * SECONDS_PER_DAY + 60}
+    answers = [httpx.post(f"{u}/recommend", json=body, timeout=10).json()["items"] for u in urls]
+    assert answers[0] == answers[1]  # same ids, same scores: the same popularity on both
+    metrics = httpx.get(f"{urls[1]}/metrics", timeout=10).text
+    assert 'prerec_events_accepted_total{domain="tiny"}' in metrics
+
+
 def test_two_replicas_one_killed_under_load(tiny_run, target_dir, tmp_path, postgres):
     db = postgres.create_database("replicas")
     ports = [free_port(), free_port()]
@@ -104,28 +130,7 @@ def test_two_replicas_one_killed_under_load(tiny_run, target_dir, tmp_path, post
         assert retries, "no request failed: the kill did not happen under load"
         assert killed_at < len(acked)
 
-        sent_keys = {e["event_id"] for b in acked for e in b}
-        assert len(acked) == N_CLIENTS * BATCHES_PER_CLIENT and len(sent_keys) == len(acked) * EVENTS_PER_BATCH
-        with psycopg.connect(db) as conn:
-            rows = conn.execute("SELECT event_id, COUNT(*) FROM events WHERE domain = 'tiny' GROUP BY event_id")
-            counts = dict(rows.fetchall())
-        assert set(counts) == sent_keys, "stored events differ from the acknowledged ones"
-        assert set(counts.values()) == {1}, "an event was stored twice"
-
-        # both replicas count every stored event once, within the stated delay
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            infos = [httpx.get(f"{u}/domains/tiny", timeout=10).json() for u in urls]
-            if all(i["n_events"] == len(sent_keys) for i in infos):
-                break
-            time.sleep(0.1)
-        assert [i["n_events"] for i in infos] == [len(sent_keys)] * 2, infos
-        body = {"domain": "tiny", "history": [items[0], items[5]], "k": 20,
-                "timestamp": TODAY * SECONDS_PER_DAY + 60}
-        answers = [httpx.post(f"{u}/recommend", json=body, timeout=10).json()["items"] for u in urls]
-        assert answers[0] == answers[1]  # same ids, same scores: the same popularity on both
-        metrics = httpx.get(f"{urls[1]}/metrics", timeout=10).text
-        assert 'prerec_events_accepted_total{domain="tiny"}' in metrics
+        check_agreement(db, urls, acked, items)
     finally:
         for p in procs:
             stop(p)
