@@ -12,7 +12,7 @@ from serving_helpers import DAY0, counting, tiny_domain, tiny_model
 from prerec.data.domain import SECONDS_PER_DAY
 from prerec.serving import Event, RequestError, Service, Text, UnknownItemError
 from prerec.serving.app import create_app
-from prerec.serving.store import open_store
+from prerec.serving.stores import open_store
 
 NOW = (DAY0 + 45) * SECONDS_PER_DAY
 YESTERDAY = NOW - SECONDS_PER_DAY

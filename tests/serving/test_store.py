@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
-from prerec.serving.store import Event, open_store
+from prerec.serving.store import Event
 from prerec.serving.store_sqlite import SQLiteStore
+from prerec.serving.stores import open_store
 
 
 def random_log(rng: np.random.Generator, n: int, n_items: int, span: int) -> tuple[np.ndarray, np.ndarray]:

@@ -125,7 +125,7 @@ def access_options(args: argparse.Namespace) -> tuple[object, list[str]]:
 
 def open_db(spec: str, pool: int):
     """The store of ``--db``: PostgreSQL for a ``postgresql://`` URL, else an SQLite file."""
-    from prerec.serving.store import is_postgres_url, open_store
+    from prerec.serving.stores import is_postgres_url, open_store
 
     return open_store(spec, pool_size=pool) if is_postgres_url(spec) else open_store(Path(spec))
 

@@ -12,9 +12,10 @@ from prerec.serving.api import (
 )
 from prerec.serving.model import ServingModel
 from prerec.serving.retrieval import ExactRetriever, FaissRetriever, Retriever, make_retriever
-from prerec.serving.store import Event, Store, open_store
+from prerec.serving.store import Event, Store
 from prerec.serving.store_sqlite import SQLiteStore
 from prerec.serving.store_sqlite import SQLiteStore as EventStore
+from prerec.serving.stores import open_store
 
 __all__ = [
     "Event",

@@ -49,7 +49,8 @@ from prerec.serving.model import ServingModel
 from prerec.serving.mutations import CatalogMutations
 from prerec.serving.replication import StoreFollower
 from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
-from prerec.serving.store import Event, Store, open_store
+from prerec.serving.store import Event, Store
+from prerec.serving.stores import open_store
 from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)

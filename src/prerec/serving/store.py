@@ -32,7 +32,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -183,28 +182,3 @@ class Store(ABC):
     @abstractmethod
     def wake(self) -> None:
         """Make a pending :meth:`wait_for_change` return soon (used when closing)."""
-
-
-def is_postgres_url(spec: object) -> bool:
-    return isinstance(spec, str) and spec.startswith(("postgresql://", "postgres://"))
-
-
-def open_store(spec: Store | str | Path, **options: object) -> Store:
-    """A store from a ``postgresql://`` URL or an SQLite path (a :class:`Store` is returned as is)."""
-    if isinstance(spec, Store):
-        return spec
-    if is_postgres_url(spec):
-        from prerec.serving.store_postgres import PostgresStore
-
-        return PostgresStore(str(spec), **options)  # type: ignore[arg-type]
-    from prerec.serving.store_sqlite import SQLiteStore
-
-    return SQLiteStore(spec)
-
-
-def __getattr__(name: str) -> object:
-    if name == "EventStore":  # the SQLite store under its earlier name
-        from prerec.serving.store_sqlite import SQLiteStore
-
-        return SQLiteStore
-    raise AttributeError(name)
