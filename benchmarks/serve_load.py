@@ -22,6 +22,9 @@ Portugal), then drives it from this process with ``--concurrency`` client thread
 After each phase the service's event count is checked against what was acknowledged (it must
 match exactly); failed requests of the normal clients are counted (they must be 0).
 
+``--compare-stores`` instead runs the normal mix against SQLite (one process) and PostgreSQL
+with one and with two replicas (benchmarks/serve_stores.py).
+
 Without ``--run``, a tiny run is trained first: ``prerec pretrain`` on every other country,
 ``--preset cpu --set epochs=1 --encoder hash:64`` (capped at 20k instances).
 """
@@ -29,6 +32,7 @@ Without ``--run``, a tiny run is trained first: ``prerec pretrain`` on every oth
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import sqlite3
@@ -159,7 +163,7 @@ def hostile_client(url: str, domain: str, n: int, args: argparse.Namespace, stop
                 got[status] = got.get(status, 0) + 1
 
 
-def drive(url: str, plan: list, args: argparse.Namespace, hostile: int, domain: str) -> dict:
+def drive(url: str | list[str], plan: list, args: argparse.Namespace, hostile: int, domain: str) -> dict:
     """Run ``plan`` (50 warm-up requests first) with ``hostile`` long-text clients alongside."""
     import httpx
 
@@ -168,15 +172,17 @@ def drive(url: str, plan: list, args: argparse.Namespace, hostile: int, domain: 
     errors: list[str] = []
     acked, refused = [0], [0]
     local = threading.local()
+    urls = [url] if isinstance(url, str) else list(url)  # several replicas: requests spread over them
+    turn = itertools.count()
 
     def call(job: tuple[str, dict], record: bool = True) -> None:
         path, body = job
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=url, timeout=120, headers=HEADERS)
+        if not hasattr(local, "clients"):
+            local.clients = [httpx.Client(base_url=u, timeout=120, headers=HEADERS) for u in urls]
         t = time.perf_counter()
         status = -1
         try:
-            r = local.client.post(path, json=body)
+            r = local.clients[next(turn) % len(urls)].post(path, json=body)
             status, msg = r.status_code, f"{path} {r.status_code} {r.text[:200]}"
         except httpx.HTTPError as exc:
             msg = f"{path} {type(exc).__name__}: {exc}"
@@ -193,7 +199,7 @@ def drive(url: str, plan: list, args: argparse.Namespace, hostile: int, domain: 
                 lat[kind_of(path, body)].append(dt)
 
     stop, got = threading.Event(), {}
-    flood = [threading.Thread(target=hostile_client, args=(url, domain, n, args, stop, got, lock))
+    flood = [threading.Thread(target=hostile_client, args=(urls[n % len(urls)], domain, n, args, stop, got, lock))
              for n in range(hostile)]
     with ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(lambda j: call(j, record=False), plan[:50]))
@@ -261,11 +267,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--start-timeout", type=float, default=900.0, help="seconds to wait for /healthz")
     p.add_argument("--work-dir", type=Path, help="where the tiny run, database and server log go")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compare-stores", action="store_true",
+                   help="instead: SQLite (1 process) vs PostgreSQL with 1 and 2 replicas, side by side "
+                        "(benchmarks/serve_stores.py)")
+    p.add_argument("--pg-url", help="PostgreSQL server for --compare-stores (default: a throw-away one, "
+                                    "as the tests start it)")
+    p.add_argument("--targets", default=",".join(TARGETS), help="target countries (comma-separated)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare_stores:
+        from serve_stores import compare
+
+        return compare(args)
 
     from prerec.data.readers import load_domains
 

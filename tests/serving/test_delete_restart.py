@@ -12,7 +12,7 @@ from serving_helpers import DAY0, counting, tiny_domain, tiny_model
 from prerec.data.domain import SECONDS_PER_DAY
 from prerec.serving import Event, RequestError, Service, Text, UnknownItemError
 from prerec.serving.app import create_app
-from prerec.serving.store import EventStore
+from prerec.serving.stores import open_store
 
 NOW = (DAY0 + 45) * SECONDS_PER_DAY
 YESTERDAY = NOW - SECONDS_PER_DAY
@@ -34,8 +34,8 @@ def every_item(service: Service, history) -> dict[str, float]:
     return {i: s for i, s, _ in recs.row(0)}
 
 
-def test_delete_added_and_catalog_items(tmp_path):
-    s = start(tmp_path / "db.sqlite")
+def test_delete_added_and_catalog_items(db):
+    s = start(db)
     ids = list(tiny_domain().item_ids)
     n0 = s.info("tiny")["n_items"]
     s.add_items("tiny", {"NEW-1": "glow in the dark mug", "NEW-2": "paper lantern"})
@@ -64,8 +64,7 @@ def test_delete_added_and_catalog_items(tmp_path):
     s.close()
 
 
-def test_restart_keeps_deletions_and_scores_without_reencoding(tmp_path):
-    db = tmp_path / "db.sqlite"
+def test_restart_keeps_deletions_and_scores_without_reencoding(db):
     s = start(db)
     ids = list(tiny_domain().item_ids)
     s.add_items("tiny", {f"A{n}": f"added thing number {n} mug" for n in range(30)})
@@ -86,8 +85,7 @@ def test_restart_keeps_deletions_and_scores_without_reencoding(tmp_path):
     again.close()
 
 
-def test_changed_text_pipeline_is_detected_and_reencoded_once(tmp_path):
-    db = tmp_path / "db.sqlite"
+def test_changed_text_pipeline_is_detected_and_reencoded_once(db):
     s = start(db, identity="pipeline-A")
     s.add_items("tiny", {f"A{n}": f"added thing {n}" for n in range(12)})
     s.delete_item("tiny", "A0")
@@ -95,7 +93,7 @@ def test_changed_text_pipeline_is_detected_and_reencoded_once(tmp_path):
     other = counting(tiny_model(seed=3))  # the same encoder here, but named as another pipeline
     s = start(db, model=other, identity="pipeline-B")
     assert sorted(t for batch in other.encoded for t in batch) == sorted(f"added thing {n}" for n in range(1, 12))
-    store = EventStore(db)
+    store = open_store(db)
     rows = store.item_rows("tiny")
     store.close()
     assert {r.encoder for r in rows if not r.deleted} == {s.text_identity}
@@ -131,8 +129,8 @@ def test_database_of_the_earlier_version_is_migrated(tmp_path):
     s.close()
 
 
-def test_http_delete(tmp_path):
-    s = start(tmp_path / "db.sqlite")
+def test_http_delete(db):
+    s = start(db)
     ids = list(tiny_domain().item_ids)
     with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         assert c.put("/domains/tiny/items", json={"items": [{"item_id": "N-1", "text": "a lamp"}]}).status_code == 200

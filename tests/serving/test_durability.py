@@ -11,77 +11,20 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from serving_helpers import DAY0, tiny_domain, tiny_frames
+from serve_process import KEY, start_server, stop
+from serving_helpers import DAY0, tiny_domain
 
 from prerec.cli import main
 from prerec.data.domain import SECONDS_PER_DAY
 from shared_data import free_port
 
 TODAY = DAY0 + 45
-START_TIMEOUT = 90.0
-KEY = "durability-test-key-0123456789"
 AUTH = {"X-API-Key": KEY}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    from prerec.config import build_config
-    from prerec.training.pretrain import pretrain
-
-    out = tmp_path_factory.mktemp("run") / "run"
-    cfg = build_config("cpu", sets=["epochs=1", "hidden_size=32", "pop_hidden=32", "encoder=hash:64",
-                                    "progress=false"])
-    pretrain([tiny_domain("s1", seed=1), tiny_domain("s2", seed=2)], cfg, out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def target_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("target")
-    inter, texts = tiny_frames(seed=0)
-    inter.to_parquet(d / "interactions.parquet")
-    texts.to_parquet(d / "items.parquet")
-    return d
-
-
-
-def start_server(run: Path, target: Path, db: Path, port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "import sys; from prerec.cli import main; sys.exit(main())", "serve",
-           "--run", str(run), "--target", f"tiny=canonical:{target}", "--host", "127.0.0.1",
-           "--port", str(port), "--db", str(db), "--retrieval", "hnsw", "--max-events", "50",
-           "--max-body-bytes", "65536", "--max-id-chars", "64"]
-    env = {**os.environ, "PREREC_API_KEYS": KEY}
-    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"server not ready within {START_TIMEOUT}s: {log.read_text()[-2000:]}")
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, sig)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def assert_refused(c: httpx.Client, url: str, event: dict) -> None:

@@ -188,8 +188,7 @@ def test_matches_prerec_recommender(domain, model):
         np.testing.assert_allclose(recs.scores[r], np.sort(scores[r])[::-1][:10], rtol=1e-4, atol=1e-5)
 
 
-def test_store_replay_rebuilds_state(domain, model, tmp_path):
-    db = tmp_path / "events.sqlite"
+def test_store_replay_rebuilds_state(domain, model, db):
     ids = list(domain.item_ids)
     first = make_service(domain, model, store=db)
     first.add_items(domain.name, {"NEW-1": "purple lunch bag", "NEW-2": "tiny red mug"})
@@ -245,9 +244,9 @@ def test_concurrent_reads_and_writes(domain, model):
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(db):
     d = tiny_domain()
-    service = make_service(d, tiny_model(), store=tmp_path / "events.sqlite")
+    service = make_service(d, tiny_model(), store=db)
     with TestClient(create_app(service), base_url="http://127.0.0.1") as c:
         c.domain = d
         c.service = service

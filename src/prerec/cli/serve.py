@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -43,12 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="target domain to serve (repeat for several)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--db", type=Path, default=Path(DEFAULT_DB),
-                   help=f"SQLite file of recorded events and added items (default ./{DEFAULT_DB})")
+    p.add_argument("--db", default=DEFAULT_DB,
+                   help="where recorded events and added items live: an SQLite file, or a postgresql://USER@HOST/DB "
+                        "URL shared by replicas (password from PGPASSWORD or ~/.pgpass, not the command line; "
+                        f"default ./{DEFAULT_DB})")
+    p.add_argument("--sync-interval", type=float, default=1.0, metavar="S",
+                   help="pull other replicas' writes at least every S seconds (PostgreSQL also wakes on NOTIFY; "
+                        "default 1)")
+    p.add_argument("--db-pool", type=int, default=8, metavar="N",
+                   help="PostgreSQL connections of this process at most (default 8)")
     p.add_argument("--retrieval", choices=("exact", "flat", "hnsw"), default="exact",
                    help="top-k search: exact matrix product, FAISS flat or FAISS HNSW (default exact)")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's access/error log level (default warning)")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="no JSON access-log line per request on stderr (method, path, status, duration, request id)")
     sec = p.add_argument_group("access control (docs/serving.md)")
     sec.add_argument("--api-keys-file", type=Path, metavar="PATH",
                      help=f"file of API keys, one per line (else the {KEYS_ENV} environment variable, if set); "
@@ -69,14 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_serve)
 
 
-def build_service(run: Path, targets: list[str], db: Path | None, retrieval: str, **options: object):
+def build_service(run: Path, targets: list[str], db: object, retrieval: str, **options: object):
     """Load the run, open the store and attach every target (what ``serve`` does before listening)."""
     from prerec.data.readers import load_domains
     from prerec.serving.api import Service
 
     t0 = time.perf_counter()
     domains = load_domains(targets)
-    service = Service.load(run, retrieval=retrieval, store=db, **options)
+    service = Service.load(run, retrieval=retrieval, store=db, **options)  # the store is opened first
     for d in domains:
         service.attach(d)
     log.info("ready in %.1fs: %s", time.perf_counter() - t0, ", ".join(service.domain_names))
@@ -113,12 +123,32 @@ def access_options(args: argparse.Namespace) -> tuple[object, list[str]]:
     return keys, hosts
 
 
+def open_db(spec: str, pool: int):
+    """The store of ``--db``: PostgreSQL for a ``postgresql://`` URL, else an SQLite file."""
+    from prerec.serving.stores import is_postgres_url, open_store
+
+    return open_store(spec, pool_size=pool) if is_postgres_url(spec) else open_store(Path(spec))
+
+
+def access_log_to_stderr(enabled: bool) -> None:
+    """One JSON line per request on stderr (logger ``prerec.access``), whatever ``-q`` says."""
+    logger = logging.getLogger("prerec.access")
+    logger.propagate = False
+    logger.setLevel(logging.INFO if enabled else logging.CRITICAL + 1)
+    if enabled and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from prerec.serving.limits import Limits
 
     if not 0 < args.port < 65536:
         raise PrerecError(f"--port {args.port}: expected 1..65535")
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    if not args.sync_interval > 0 or args.db_pool < 1:
+        raise PrerecError("--sync-interval > 0 and --db-pool >= 1 expected")
     if args.encode_workers < 1 or args.encode_queue < 0 or not args.encode_timeout > 0:
         raise PrerecError("--encode-workers >= 1, --encode-queue >= 0 and --encode-timeout > 0 expected")
     keys, hosts = access_options(args)
@@ -128,12 +158,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from prerec.serving.app import create_app
     from prerec.serving.threads import one_thread_per_request
 
-    service = build_service(args.run, args.target, args.db, args.retrieval, max_history_items=limits.max_history,
+    store = open_db(args.db, args.db_pool)
+    service = build_service(args.run, args.target, store, args.retrieval, max_history_items=limits.max_history,
                             max_k=limits.max_k, max_text_chars=limits.max_text_chars,
                             encode_workers=args.encode_workers, encode_queue=args.encode_queue,
-                            encode_timeout=args.encode_timeout)
+                            encode_timeout=args.encode_timeout, sync_interval=args.sync_interval)
     one_thread_per_request()  # concurrency comes from the request threads
-    log.info("serving on http://%s:%d (events in %s; API keys: %s; hosts: %s)", args.host, args.port, args.db,
+    access_log_to_stderr(not args.no_access_log)
+    log.info("serving on http://%s:%d (events in %s; API keys: %s; hosts: %s)", args.host, args.port,
+             store.describe(),
              f"{len(keys)}" if keys is not None else "none", ", ".join(hosts))
     app = create_app(service, limits=limits, keys=keys, protect_reads=args.protect_reads, allowed_hosts=hosts)
     try:

@@ -2,7 +2,7 @@
 batch-first recommendation (in the spirit of ``implicit``'s ``recommend``).
 
     from prerec.serving import Service, Text
-    service = Service.load("runs/b1", retrieval="hnsw", db="events.sqlite")
+    service = Service.load("runs/b1", retrieval="hnsw", store="events.sqlite")  # or "postgresql://..."
     service.attach("Germany=online-retail:online_retail_2010_2011.parquet#Germany")
     recs = service.recommend("Germany", [["22423", "85123A"], [Text("red retrospot tea cup")]], k=10)
     recs.item_ids, recs.scores                           # (2, 10) each, best first
@@ -21,7 +21,8 @@ from the day after they happened (today's events are outside today's window, as 
 Concurrency: request threads read immutable snapshots without locks; every mutation (added
 or deleted items, recorded events) runs under its domain's lock, is made durable first (when a
 store is given) and then publishes a new snapshot. The catalog mutations live in
-serving/mutations.py.
+serving/mutations.py. Several processes on one store (PostgreSQL, or one SQLite file) are
+replicas: each follows the others' writes (serving/replication.py).
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
+from prerec.serving.browse import Browse
 from prerec.serving.encoding import TextPool, text_identity, window_cutter
 from prerec.serving.histories import HistoryEntry, RequestError, Text, UnknownItemError, history_vectors
 from prerec.serving.layered import Layered
 from prerec.serving.limits import MAX_TIMESTAMP
 from prerec.serving.model import ServingModel
 from prerec.serving.mutations import CatalogMutations
+from prerec.serving.replication import StoreFollower
 from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
-from prerec.serving.store import Event, EventStore
+from prerec.serving.store import Event, Store
+from prerec.serving.stores import open_store
 from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -65,12 +69,14 @@ class UnknownDomainError(PrerecError):
 @dataclass(frozen=True)
 class Recommendations:
     """Top-k per history, best first: ids ``(b, k)`` (``None`` where fewer than k items were
-    left), full scores (``-inf`` there), catalog texts and catalog indices (``-1`` there)."""
+    left), full scores (``-inf`` there), catalog texts and catalog indices (``-1`` there), and
+    each score's popularity part g(F_j(today)) (the rest, ``scores - popularity``, is U . V_j)."""
 
     item_ids: np.ndarray
     scores: np.ndarray
     texts: np.ndarray
     indices: np.ndarray
+    popularity: np.ndarray | None = None
 
     def row(self, r: int) -> list[tuple[str, float, str]]:
         """The ``r``-th history's recommendations as ``(item_id, score, text)`` triples."""
@@ -128,8 +134,10 @@ class _DomainState:
     prepared: PreparedDomain
     popularity: PopularityIndex  # the prepared domain's index, grown by recorded events
     snapshot: _Snapshot
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     n_catalog: int = 0  # items of the domain's own catalog (the rest were added)
+    event_head: int = 0  # the store's last event position applied here
+    item_head: int = 0  # the store's last item version applied here
 
 
 def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
@@ -149,22 +157,26 @@ def _as_event(e: Event | Mapping | Sequence, where: str) -> Event:
         raise RequestError(f"{where}: expected (user_id, item_id, timestamp[, event_id])") from exc
 
 
-class Service(CatalogMutations):
+class Service(CatalogMutations, StoreFollower, Browse):
     """A loaded model serving any number of attached target domains (thread-safe).
 
     Raw texts are encoded in a bounded pool (``encode_workers`` threads, ``encode_queue`` jobs
     waiting, ``encode_timeout`` seconds; ``EncoderBusy`` beyond), each cut to one encoder
-    window and to ``max_text_chars`` characters.
+    window and to ``max_text_chars`` characters. ``store``: a :class:`Store`, an SQLite path or
+    a ``postgresql://`` URL; other processes' writes to it are pulled every ``sync_interval``
+    seconds at most (sooner on PostgreSQL's NOTIFY; ``None``: only at attach and on writes).
     """
 
     def __init__(self, model: ServingModel, *, retrieval: str | Retriever = "exact",
-                 store: EventStore | str | Path | None = None, clock: Callable[[], float] = time.time,
+                 store: Store | str | Path | None = None, clock: Callable[[], float] = time.time,
                  max_history_items: int = MAX_HISTORY_ITEMS, max_k: int = MAX_K,
                  compact_fraction: float = 0.125, max_text_chars: int = 10_000, encode_workers: int = 1,
-                 encode_queue: int = 8, encode_timeout: float = 30.0) -> None:
+                 encode_queue: int = 8, encode_timeout: float = 30.0, sync_interval: float | None = 1.0) -> None:
         self.model = model
         self.retriever = make_retriever(retrieval) if isinstance(retrieval, str) else retrieval
-        self.store = EventStore(store) if isinstance(store, str | Path) else store
+        self.store = None if store is None else open_store(store)
+        self.sync_interval = sync_interval
+        self._follower: threading.Thread | None = None
         self.clock = clock
         self.max_history_items = int(max_history_items)
         self.max_k = int(max_k)
@@ -184,6 +196,7 @@ class Service(CatalogMutations):
     def close(self) -> None:
         self.texts.close()
         if self.store is not None:
+            self._stop_follower()
             self.store.close()
 
     # ---- domains --------------------------------------------------------------------------
@@ -213,24 +226,11 @@ class Service(CatalogMutations):
             if name in self._domains:
                 raise PrerecError(f"domain {name!r} is already attached")
             self._domains[name] = state
+        self._start_follower()
         log.info("attached %s: %d items (%d added), %d events replayed, %s retrieval, %.1fs", name,
                  state.snapshot.catalog.n, state.snapshot.catalog.n - state.n_catalog,
                  state.snapshot.n_events, self.retriever.name, time.perf_counter() - t0)
         return self.info(name)
-
-    def _replay(self, state: _DomainState) -> None:
-        self._replay_items(state)
-        events = self.store.events(state.name)
-        if len(events):
-            cat = state.snapshot.catalog  # a deleted item's events still count (as before the restart)
-            idx = np.array([-1 if (j := cat.row_of(i)) is None else j for i in events["item_id"]], dtype=np.int64)
-            known = idx >= 0
-            if not known.all():
-                log.warning("%s: %d stored events name items no longer in the catalog; ignored",
-                            state.name, int((~known).sum()))
-            days = events["timestamp"].to_numpy(np.int64) // SECONDS_PER_DAY
-            state.popularity.add(idx[known], days[known])
-            state.snapshot = _Snapshot(cat, state.snapshot.version + 1, int(known.sum()))
 
     def _state(self, domain: str) -> _DomainState:
         state = self._domains.get(domain)
@@ -310,9 +310,24 @@ class Service(CatalogMutations):
         safe = np.where(valid, top, 0)
         item_ids = np.where(valid, cat.ids.take(safe), None)
         item_texts = np.where(valid, cat.texts.take(safe), None)
-        return Recommendations(item_ids, scores, item_texts, top)
+        return Recommendations(item_ids, scores, item_texts, top, np.where(valid, pop.scores[safe], np.nan))
 
     # ---- mutations ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _event_rows(state: _DomainState, evs: list[Event]) -> np.ndarray:
+        """The events' catalog rows (-1: not a current item); bad timestamps or ids raise."""
+        cat = state.snapshot.catalog  # an item deleted meanwhile may still get these events
+        idx = np.empty(len(evs), dtype=np.int64)
+        for n, e in enumerate(evs):
+            if not 0 <= e.timestamp <= MAX_TIMESTAMP:
+                raise RequestError(f"event {n}: timestamp must be unix seconds in [0, {MAX_TIMESTAMP}], "
+                                   f"got {e.timestamp}")
+            if "\x00" in e.user_id + (e.event_id or ""):
+                raise RequestError(f"event {n}: user_id or event_id holds a NUL character")
+            j = cat.lookup(e.item_id)
+            idx[n] = -1 if j is None else j
+        return idx
 
     def record(self, domain: str, events: Iterable[Event | Mapping | Sequence]) -> Recorded:
         """Record interactions; they are durable (in the store) when this returns, and update
@@ -322,23 +337,26 @@ class Service(CatalogMutations):
         evs = [_as_event(e, f"event {n}") for n, e in enumerate(events)]
         if not evs:
             raise RequestError("no events given")
-        cat = state.snapshot.catalog  # an item deleted meanwhile may still get these events
-        idx = np.empty(len(evs), dtype=np.int64)
-        for n, e in enumerate(evs):
-            j = cat.lookup(e.item_id)
-            if j is None:
-                raise UnknownItemError(f"event {n}: item {e.item_id!r} is not in the catalog of domain "
-                                       f"{state.name!r} (add it with PUT /domains/{state.name}/items first)")
-            if not 0 <= e.timestamp <= MAX_TIMESTAMP:
-                raise RequestError(f"event {n}: timestamp must be unix seconds in [0, {MAX_TIMESTAMP}], "
-                                   f"got {e.timestamp}")
-            idx[n] = j
-        days = np.array([e.timestamp for e in evs], dtype=np.int64) // SECONDS_PER_DAY
+        idx = self._event_rows(state, evs)
+        if (idx < 0).any() and self.store is not None:
+            with state.lock:
+                self._sync_items(state)  # added on another replica a moment ago?
+            idx = self._event_rows(state, evs)
+        if (idx < 0).any():
+            n = int(np.argmax(idx < 0))
+            raise UnknownItemError(f"event {n}: item {evs[n].item_id!r} is not in the catalog of domain "
+                                   f"{state.name!r} (add it with PUT /domains/{state.name}/items first)")
         with state.lock:
-            new = self.store.append_events(state.name, evs) if self.store is not None else np.ones(len(evs), bool)
-            state.popularity.add(idx[new], days[new])
-            snap = state.snapshot
-            state.snapshot = _Snapshot(snap.catalog, snap.version + 1, snap.n_events + int(new.sum()))
+            if self.store is None:
+                new = np.ones(len(evs), bool)
+                days = np.array([e.timestamp for e in evs], dtype=np.int64) // SECONDS_PER_DAY
+                state.popularity.add(idx, days)
+                snap = state.snapshot
+                state.snapshot = _Snapshot(snap.catalog, snap.version + 1, snap.n_events + len(evs))
+            else:  # ours and what other replicas committed since this one last looked, once each
+                done = self.store.append_events(state.name, evs, since=state.event_head)
+                new = done.new
+                self._apply_events(state, done.feed)
         return Recorded(len(evs), int((~new).sum()))
 
 

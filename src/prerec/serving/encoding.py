@@ -69,6 +69,11 @@ class TextPool:
         self._in_flight = 0
         self._seconds_per_text = 0.05  # running estimate, for Retry-After
 
+    @property
+    def in_flight(self) -> int:
+        """Jobs running or waiting (at most ``workers + queue``)."""
+        return self._in_flight
+
     def cut(self, texts: list[str]) -> list[str]:
         """The texts as the encoder will read them (each cut to one window)."""
         return [self._cut(t) for t in texts]

@@ -54,6 +54,8 @@ class CatalogMutations:
                     (item_id + text).encode("utf-8")
                 except UnicodeEncodeError as exc:
                     raise RequestError(f"item {n} ({excerpt(item_id)}): holds a lone surrogate") from exc
+            if "\x00" in item_id + text:
+                raise RequestError(f"item {n} ({excerpt(item_id)}): holds a NUL character")
             latest[item_id] = text
         return self._upsert(state, list(latest), list(latest.values()), persist=True)
 
@@ -61,13 +63,17 @@ class CatalogMutations:
         """Delete an added item or hide a catalog item (durable before it returns)."""
         state = self._state(domain)
         with state.lock:
-            cat = state.snapshot.catalog
-            j = cat.lookup(item_id)
+            if state.snapshot.catalog.lookup(item_id) is None and self.store is not None:
+                self._sync_items(state)  # it may have been added on another replica
+            j = state.snapshot.catalog.lookup(item_id)
             if j is None:
                 raise UnknownItemError(f"item {excerpt(item_id)} is not in the catalog of domain {state.name!r}")
             if self.store is not None:
-                self.store.delete_item(state.name, item_id)
-            cat = self._publish(state, replace(cat, hidden=cat.hidden | {j}))
+                write = self.store.delete_item(state.name, item_id, since=state.item_head)
+                self._apply_item_rows(state, write.others)  # other replicas' changes come first
+                state.item_head = write.version
+            cat = state.snapshot.catalog
+            cat = self._publish(state, replace(cat, hidden=cat.hidden | {cat.row_of(item_id)}))
         return {"deleted": item_id, "catalog_item": j < state.n_catalog, "n_items": cat.n - len(cat.hidden)}
 
     def _publish(self, state: object, catalog: object) -> object:
@@ -86,7 +92,10 @@ class CatalogMutations:
         vecs = self.model.item_vectors(emb).astype(np.float32)
         with state.lock:
             if persist and self.store is not None:
-                self.store.put_items(state.name, zip(item_ids, texts), emb, self.text_identity)
+                write = self.store.put_items(state.name, zip(item_ids, texts), emb, self.text_identity,
+                                             since=state.item_head)
+                self._apply_item_rows(state, write.others)  # other replicas' changes come first
+                state.item_head = write.version
             cat = state.snapshot.catalog
             added = dict(cat.added_index)
             rows = np.empty(len(item_ids), dtype=np.int64)
@@ -124,37 +133,3 @@ class CatalogMutations:
                                       np.float32))
                 bar.update(min(REENCODE_CHUNK, len(texts) - a))
         return np.vstack(out)
-
-    def _replay_items(self, state: object) -> None:
-        """Rebuild the added, re-texted and deleted items from the store (in their stored order)."""
-        rows = self.store.item_rows(state.name)
-        if not rows:
-            return
-        cat = state.snapshot.catalog
-        dim = cat.emb.base.shape[1] if cat.emb.base.ndim == 2 else 0
-        stale = [r for r in rows if not r.deleted and (r.encoder != self.text_identity or r.emb is None
-                                                       or len(r.emb) != dim)]
-        fresh = {}
-        if stale:
-            log.warning("%s: %d stored items were encoded by another text pipeline (or none); re-encoding them "
-                        "with %s", state.name, len(stale), self.text_identity)
-            emb = self._encode_all([r.text for r in stale], f"re-encode {state.name} items")
-            self.store.set_embeddings(state.name, [r.item_id for r in stale], emb, self.text_identity)
-            fresh = {r.item_id: e for r, e in zip(stale, emb)}
-        ids, texts, embs, hide, hide_catalog = [], [], [], [], set()
-        for r in rows:
-            j = cat.row_of(r.item_id)
-            if r.deleted and j is not None and j < state.n_catalog:
-                hide_catalog.add(j)  # a hidden catalog item keeps its catalog row
-                continue
-            if r.deleted:
-                hide.append(len(ids))
-            ids.append(r.item_id)
-            texts.append(r.text)
-            embs.append(np.zeros(dim, np.float32) if r.deleted else fresh.get(r.item_id, r.emb))
-        if ids:
-            self._upsert(state, ids, texts, persist=False, emb=np.vstack(embs), hide=hide)
-        if hide_catalog:
-            with state.lock:
-                cat = state.snapshot.catalog
-                self._publish(state, replace(cat, hidden=cat.hidden | hide_catalog))

@@ -36,11 +36,13 @@ def _id_value(value: Any) -> Any:
 
 
 def _text_value(value: str) -> str:
-    """Not blank, and encodable as UTF-8 (no lone surrogates)."""
+    """Not blank, and encodable as UTF-8 (no lone surrogates) and storable (no NUL)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"holds a lone surrogate at character {exc.start}") from None
+    if "\x00" in value:
+        raise ValueError(f"holds a NUL character at character {value.index(chr(0))}")
     if not value.strip():
         raise ValueError("must not be blank")
     return value
@@ -96,6 +98,7 @@ def request_models(limits: Limits) -> RequestModels:
         history: History
         k: K = 10
         exclude_seen: bool = False
+        explain: Annotated[bool, Field(description="split each score into U.V (uv) and g(F) (popularity)")] = False
         timestamp: Annotated[Timestamp | None, Field(description="'now' (default: the server's clock)")] = None
 
     class BatchRecommend(_Strict):
@@ -129,6 +132,30 @@ class ScoredItem(BaseModel):
     item_id: str
     score: float
     text: str
+    uv: float | None = None  # with "explain": U . V_j
+    popularity: float | None = None  # with "explain": g(F_j(today)); score = uv + popularity
+
+
+class FoundItem(BaseModel):
+    item_id: str
+    text: str
+    match: str  # "words" (the text holds query words, or the id was typed) or "similar" (embedding)
+    similarity: float  # cosine of the text embeddings
+
+
+class SearchResponse(BaseModel):
+    items: list[FoundItem]
+    similarity: bool  # False when the text encoder was busy (word matches only)
+
+
+class PopularItem(BaseModel):
+    item_id: str
+    text: str
+    popularity: float  # g(F_j(today))
+
+
+class PopularResponse(BaseModel):
+    items: list[PopularItem]
 
 
 class RecommendResponse(BaseModel):

@@ -35,7 +35,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 MIN_KEY_CHARS = 16
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 READ_ONLY_POSTS = frozenset({"/recommend", "/recommend/batch"})  # POST, but they change nothing
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/"})  # "/": the web page (static; its requests carry the key)
+OPEN_PREFIXES = ("/static/docs/", "/static/web/")  # public files: Swagger UI, ReDoc, the page's script
 
 
 def _digest(key: bytes) -> bytes:
@@ -121,7 +122,7 @@ def _header(scope: dict, name: bytes) -> bytes | None:
 
 def needs_key(method: str, path: str, protect_reads: bool) -> bool:
     """Whether a request must carry a key: writes always, reads with ``protect_reads``."""
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return False
     if method in WRITE_METHODS and not (method == "POST" and path in READ_ONLY_POSTS):
         return True

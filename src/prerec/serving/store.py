@@ -1,57 +1,48 @@
-"""The service's durable state: an embedded SQLite database of events and added items.
+"""The service's durable state: one store interface, two implementations.
 
-An event is acknowledged only after the transaction holding it has committed. The database
-runs in WAL mode with ``synchronous=FULL``: every commit appends to the write-ahead log and
-fsyncs it before ``COMMIT`` returns, so an acknowledged event survives a killed process
-(``kill -9``) and also an operating-system crash or power loss. (``synchronous=NORMAL`` with
-WAL would survive a killed process too, because the committed pages are already in the OS page
-cache, but the last transactions could be lost on power failure; the service takes FULL, whose
-cost is one fsync per request, amortised over the events of a batch.)
+- :class:`prerec.serving.store_sqlite.SQLiteStore`: an embedded SQLite file (the default;
+  one machine, one or several processes).
+- :class:`prerec.serving.store_postgres.PostgresStore`: a PostgreSQL database shared by
+  several ``prerec serve`` processes (replicas), through a psycopg 3 connection pool.
 
-Events may carry an idempotency key (``event_id``): a key already stored for the domain is not
-stored again, so a client that retries a request whose answer it never saw cannot double it.
-On start the service replays ``item_rows(domain)`` and then ``events(domain)`` to rebuild its
-catalog and popularity state.
+The service uses both through :class:`Store` only, with one code path. What a store keeps:
 
-An item is stored with its text embedding (float32 bytes) and the identity of the text
-pipeline that computed it, so a restart does not re-encode added items unless the pipeline
-changed. A deleted item keeps a tombstone row (no text, no embedding): its events still count
-in the popularity normalisers after a restart, exactly as before it, and a deleted catalog
-item stays hidden. Databases written before these columns existed are migrated on open.
+- **Events**, append-only, each with a sequence number ``seq`` that grows in commit order
+  within a domain (SQLite: one writer at a time; PostgreSQL: a per-domain advisory lock held
+  by the writing transaction until it commits). An event is acknowledged only after its
+  transaction committed. An optional ``event_id`` is unique per domain (a unique
+  constraint): an event whose key is already stored is not stored again, whichever process
+  stored it first.
+- **Items** added, re-texted or deleted through the service, each row the item's latest state
+  with its text embedding (float32) and the identity of the text pipeline that computed it, a
+  tombstone when deleted, and a ``version`` that grows in commit order within a domain.
+
+Replicas follow each other through these two counters: a process remembers, per domain, the
+last ``seq`` and ``version`` it applied and asks for what came after (:meth:`Store.events_since`,
+:meth:`Store.item_changes`). A write returns what other processes committed before it, so the
+writer applies theirs and its own under one lock and never counts an event twice.
+:meth:`Store.wait_for_change` blocks until another process may have written (PostgreSQL:
+LISTEN/NOTIFY) or the polling interval passed (SQLite: polling only).
+
+Schemas are versioned and created or migrated by the store itself when it opens.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from prerec.errors import PrerecError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    domain TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    timestamp INTEGER NOT NULL,
-    event_id TEXT,
-    UNIQUE (domain, event_id)
-);
-CREATE INDEX IF NOT EXISTS events_domain ON events (domain, seq);
-CREATE TABLE IF NOT EXISTS items (
-    domain TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    text TEXT NOT NULL,
-    PRIMARY KEY (domain, item_id)
-);
-"""
-ITEM_COLUMNS = {"emb": "BLOB", "encoder": "TEXT", "deleted": "INTEGER NOT NULL DEFAULT 0"}
+EVENT_COLUMNS = ["user_id", "item_id", "timestamp", "event_id"]
+
+
+class StoreUnavailable(PrerecError):
+    """The store cannot be reached now (HTTP 503); nothing of the request was committed."""
 
 
 @dataclass(frozen=True)
@@ -76,122 +67,118 @@ class Event:
     event_id: str | None = None
 
 
-class EventStore:
-    """Append-only events and upserted items of every domain, in one SQLite file.
+@dataclass(frozen=True)
+class EventFeed:
+    """Events committed after a ``since`` position, in commit order, and the new position."""
 
-    One connection shared by the service's threads behind a lock (SQLite serialises writers
-    anyway); every write method is one transaction that has committed when it returns.
-    """
+    item_ids: np.ndarray  # (n,) object
+    timestamps: np.ndarray  # (n,) int64
+    head: int
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:" and not self.path.parent.exists():
-            raise PrerecError(f"--db {path}: directory {self.path.parent} does not exist")
-        try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
-            for name, kind in ITEM_COLUMNS.items():
-                if name not in have:  # a database of an earlier version
-                    self._db.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
-        except sqlite3.DatabaseError as exc:
-            raise PrerecError(f"--db {path}: cannot open as an SQLite database ({exc})") from exc
-        self.journal_mode = str(mode).lower()
-        self._lock = threading.Lock()
+    def __len__(self) -> int:
+        return len(self.item_ids)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
-    def append_events(self, domain: str, events: Sequence[Event]) -> np.ndarray:
-        """Store the events in one transaction; return a boolean mask of those newly stored
-        (``False``: its ``event_id`` was already stored for this domain)."""
-        new = np.zeros(len(events), dtype=bool)
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for k, e in enumerate(events):
-                    cur.execute(
-                        "INSERT OR IGNORE INTO events (domain, user_id, item_id, timestamp, event_id) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (domain, e.user_id, e.item_id, int(e.timestamp), e.event_id),
-                    )
-                    new[k] = cur.rowcount == 1
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        return new
+@dataclass(frozen=True)
+class Appended:
+    """Result of :meth:`Store.append_events`: which of the given events were newly stored
+    (``False``: their ``event_id`` was already stored), and every event committed after
+    ``since`` up to and including these (other processes' and the new ones)."""
 
-    def _write(self, sql: str, rows: list[tuple]) -> None:
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany(sql, rows)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+    new: np.ndarray  # (len(events),) bool
+    feed: EventFeed
 
+
+@dataclass(frozen=True)
+class ItemWrite:
+    """Result of an item write: the changes other processes committed after ``since`` and
+    before this write (latest state per item, in order of first insertion), and the version
+    of this write."""
+
+    version: int
+    others: list[StoredItem] = field(default_factory=list)
+
+
+def blob(row: np.ndarray) -> bytes:
+    """An embedding row as little-endian float32 bytes."""
+    return np.ascontiguousarray(row, dtype="<f4").tobytes()
+
+
+def unblob(data: bytes | memoryview | None) -> np.ndarray | None:
+    return None if data is None else np.frombuffer(bytes(data), dtype="<f4").astype(np.float32)
+
+
+def event_frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+class Store(ABC):
+    """Events and items of every domain (see the module docstring); thread-safe."""
+
+    kind: str  # "sqlite" or "postgresql"
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data lives, for logs (never a password)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # ---- events ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def append_events(self, domain: str, events: Sequence[Event], since: int | None = None) -> Appended:
+        """Store ``events`` in one transaction (all or none). ``since``: the last position the
+        caller applied (``None``: it follows nothing, and the feed holds the new events only)."""
+
+    @abstractmethod
+    def events_since(self, domain: str, since: int = 0) -> EventFeed:
+        """Events of ``domain`` committed after position ``since``, in commit order."""
+
+    @abstractmethod
+    def events(self, domain: str) -> pd.DataFrame:
+        """Every stored event of ``domain`` (user_id, item_id, timestamp, event_id) in commit order."""
+
+    @abstractmethod
+    def count_events(self, domain: str | None = None) -> int: ...
+
+    # ---- items ----------------------------------------------------------------------------
+
+    @abstractmethod
     def put_items(self, domain: str, items: Iterable[tuple[str, str]], emb: np.ndarray | None = None,
-                  encoder: str | None = None) -> None:
+                  encoder: str | None = None, since: int | None = None) -> ItemWrite:
         """Insert or update ``(item_id, text)`` pairs in one transaction, with their embeddings
         ``(n, F)`` and the identity of the pipeline that computed them (an update keeps the
         item's original position, so replay order is the order of first insertion)."""
-        pairs = [(str(i), str(t)) for i, t in items]
-        blobs = [None] * len(pairs) if emb is None else [_blob(e) for e in emb]
-        if len(blobs) != len(pairs):
-            raise PrerecError(f"put_items: {len(pairs)} items but {len(blobs)} embeddings")
-        self._write(
-            "INSERT INTO items (domain, item_id, text, emb, encoder, deleted) VALUES (?, ?, ?, ?, ?, 0) "
-            "ON CONFLICT (domain, item_id) DO UPDATE SET text = excluded.text, emb = excluded.emb, "
-            "encoder = excluded.encoder, deleted = 0",
-            [(domain, i, t, b, None if b is None else encoder) for (i, t), b in zip(pairs, blobs)])
 
-    def delete_item(self, domain: str, item_id: str) -> None:
+    @abstractmethod
+    def delete_item(self, domain: str, item_id: str, since: int | None = None) -> ItemWrite:
         """Leave a tombstone for ``item_id`` (its text and embedding are erased)."""
-        self._write(
-            "INSERT INTO items (domain, item_id, text, emb, encoder, deleted) VALUES (?, ?, '', NULL, NULL, 1) "
-            "ON CONFLICT (domain, item_id) DO UPDATE SET text = '', emb = NULL, encoder = NULL, deleted = 1",
-            [(domain, str(item_id))])
 
+    @abstractmethod
     def set_embeddings(self, domain: str, item_ids: list[str], emb: np.ndarray, encoder: str) -> None:
-        """Store freshly computed embeddings of stored items (after the text pipeline changed)."""
-        self._write("UPDATE items SET emb = ?, encoder = ? WHERE domain = ? AND item_id = ?",
-                    [(_blob(e), encoder, domain, str(i)) for i, e in zip(item_ids, emb)])
+        """Store freshly computed embeddings of stored items (the text pipeline changed); not a
+        change other processes need to apply, so versions stay as they are."""
 
-    def events(self, domain: str) -> pd.DataFrame:
-        """Every stored event of ``domain`` in the order it was stored."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT user_id, item_id, timestamp, event_id FROM events WHERE domain = ? ORDER BY seq",
-                (domain,),
-            ).fetchall()
-        return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event_id"])
+    @abstractmethod
+    def item_changes(self, domain: str, since: int = 0) -> tuple[list[StoredItem], int]:
+        """Items of ``domain`` changed after version ``since`` (latest state, tombstones
+        included, in order of first insertion) and the newest version seen."""
+
+    def item_rows(self, domain: str) -> list[StoredItem]:
+        """Every stored item of ``domain`` (tombstones included) in order of first insertion."""
+        return self.item_changes(domain, 0)[0]
 
     def items(self, domain: str) -> list[tuple[str, str]]:
         """Every stored, not deleted ``(item_id, text)`` of ``domain`` in order of first insertion."""
         return [(r.item_id, r.text) for r in self.item_rows(domain) if not r.deleted]
 
-    def item_rows(self, domain: str) -> list[StoredItem]:
-        """Every stored item of ``domain`` (tombstones included) in order of first insertion."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT item_id, text, emb, encoder, deleted FROM items WHERE domain = ? ORDER BY rowid", (domain,)
-            ).fetchall()
-        return [StoredItem(i, t, None if e is None else np.frombuffer(e, dtype="<f4").astype(np.float32),
-                           enc, bool(d)) for i, t, e, enc, d in rows]
+    # ---- following other processes --------------------------------------------------------------
 
-    def count_events(self, domain: str | None = None) -> int:
-        with self._lock:
-            if domain is None:
-                return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-            return int(self._db.execute("SELECT COUNT(*) FROM events WHERE domain = ?", (domain,)).fetchone()[0])
+    @abstractmethod
+    def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have written, or after ``timeout`` seconds."""
 
-
-def _blob(row: np.ndarray) -> bytes:
-    return np.ascontiguousarray(row, dtype="<f4").tobytes()
+    @abstractmethod
+    def wake(self) -> None:
+        """Make a pending :meth:`wait_for_change` return soon (used when closing)."""
