@@ -103,40 +103,45 @@ def _style(model: str) -> str:
 
 
 def plot_sweep(result: dict, path: str | Path) -> None:
-    """Recall@K% against beta, with and without the target's popularity (one line per model,
-    error bars: sd over seeds), and the recovery of D."""
+    """One row of panels per prior form: Recall@K% against beta with and without the target's
+    popularity (one line per model, error bars: sd over seeds), and the recovery of D."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cfg = result["config"]
-    forms = cfg["forms"]
-    cells = _cells(result["rows"], "model", "recall@k%")
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
-    groups = ([m for m in cfg["models"] if m not in BLIND], [m for m in cfg["models"] if m in BLIND])
-    titles = ("zero-shot, the target's popularity on", "zero-shot without the target's popularity")
-    for ax, models, title in zip(axes[:2], groups, titles):
-        for m, model in enumerate(models):
-            for f, form in enumerate(forms):
-                per = cells.get((form, model), {})
-                xs = sorted(per)
-                if xs:
-                    ax.errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs],
-                                ls=_style(model), marker="os^"[f % 3], ms=3, capsize=2, color=f"C{m % 10}",
-                                label=model if len(forms) == 1 else f"{model} ({form})")
-        ax.set(xlabel="planted domain bias |D_k| (beta)", ylabel="Recall@K% (mean over targets)", title=title)
-        ax.legend(fontsize=7)
-    for key, ls in (("diagonal", "-"), ("absorbed", ":")):
-        rec = _cells(result.get("recovery", []), "variant", key)
-        for n, ((form, variant), per) in enumerate(sorted(rec.items())):
-            xs = [x for x in sorted(per) if x > 0]
-            axes[2].errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs], marker="o",
-                             ms=3, capsize=2, ls=ls, color=f"C{n}", label=f"{variant} ({form}): {key}")
-    axes[2].axhline(0, color="grey", lw=0.5)
-    axes[2].set(xlabel="planted domain bias |D_k| (beta)", ylim=(-0.2, 1),
-                title="sources' D_k: correlation with the planted tilt; share absorbed")
-    axes[2].legend(fontsize=7)
+    forms = result["config"]["forms"]
+    fig, axes = plt.subplots(len(forms), 3, figsize=(17, 4.8 * len(forms)), squeeze=False)
+    for row, form in zip(axes, forms, strict=True):
+        _plot_form(result, form, row)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_form(result: dict, form: str, axes) -> None:
+    models = result["config"]["models"]
+    cells = _cells(result["rows"], "model", "recall@k%")
+    groups = ([m for m in models if m not in BLIND], [m for m in models if m in BLIND])
+    titles = ("zero-shot, target popularity on", "zero-shot, target popularity hidden")
+    for ax, group, title in zip(axes[:2], groups, titles, strict=True):
+        for m, model in enumerate(group):
+            per = cells.get((form, model), {})
+            xs = sorted(per)
+            if xs:
+                ax.errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs],
+                            ls=_style(model), marker="o", ms=3, capsize=2, color=f"C{m % 10}", label=model)
+        ax.set(xlabel="planted domain bias |D_k| (beta)", ylabel="Recall@K% (mean over targets)",
+               title=f"{title}\n(priors: {form})")
+        ax.legend(fontsize=7)
+    for key, ls in (("diagonal", "-"), ("absorbed", ":")):
+        rec = _cells(result.get("recovery", []), "variant", key)
+        for n, ((f, variant), per) in enumerate(sorted(rec.items())):
+            xs = [x for x in sorted(per) if x > 0]
+            if f == form and xs:
+                axes[2].errorbar(xs, [np.mean(per[x]) for x in xs], yerr=[np.std(per[x]) for x in xs],
+                                 marker="o", ms=3, capsize=2, ls=ls, color=f"C{n}", label=f"{variant}: {key}")
+    axes[2].axhline(0, color="grey", lw=0.5)
+    axes[2].set(xlabel="planted domain bias |D_k| (beta)", ylim=(-0.2, 1),
+                title=f"D_k: correlation with the planted tilt; share absorbed\n(priors: {form})")
+    axes[2].legend(fontsize=7)
