@@ -56,16 +56,19 @@ def run_stage(corpus: Path, stage: str, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     status, seen = "ok", 0.0
-    while proc.poll() is None:
-        seen = max(seen, child_rss_mb(proc.pid))
-        if time.perf_counter() - t0 > args.timeout:
-            status = f"killed after {args.timeout:.0f} s (too slow)"
-        elif seen > args.mem_limit_gb * 1024:
-            status = f"killed at {seen / 1024:.1f} GiB RSS (over {args.mem_limit_gb} GiB)"
-        if status != "ok":
+    try:
+        while proc.poll() is None:
+            seen = max(seen, child_rss_mb(proc.pid))
+            if time.perf_counter() - t0 > args.timeout:
+                status = f"killed after {args.timeout:.0f} s (too slow)"
+            elif seen > args.mem_limit_gb * 1024:
+                status = f"killed at {seen / 1024:.1f} GiB RSS (over {args.mem_limit_gb} GiB)"
+            if status != "ok":
+                break
+            time.sleep(0.2)
+    finally:  # never leave the stage's process behind (a limit, an interrupt)
+        if proc.poll() is None:
             proc.kill()
-            break
-        time.sleep(0.2)
     err = proc.stderr.read() if proc.stderr else ""
     proc.wait()
     wall = time.perf_counter() - t0
@@ -90,11 +93,25 @@ def slope(points: list[tuple[int, float]]) -> float | None:
     return math.log(v2 / v1) / math.log(n2 / n1)
 
 
-def table(rows: list[dict], sizes: list[int]) -> str:
-    """Markdown: per stage and size the seconds (x/n) and the peak MB, then the slopes."""
+def fits(points: list[tuple[int, float]], limit_mb: float) -> str:
+    """The corpus size whose peak would reach ``limit_mb``: the line through the two largest sizes'
+    peaks (memory here grows linearly above a fixed base: its slopes are <= 1.1)."""
+    pts = [(n, v) for n, v in points if v and v > 0]
+    if len(pts) < 2:
+        return "-"
+    (n1, v1), (n2, v2) = pts[-2], pts[-1]
+    if v2 >= limit_mb:
+        return f"< {n2:.0e}"
+    per = (v2 - v1) / (n2 - n1)
+    return "-" if per <= 0 else f"~{n2 + (limit_mb - v2) / per:.0e}"
+
+
+def table(rows: list[dict], sizes: list[int], limit_gb: float = 22.0) -> str:
+    """Markdown: per stage and size the seconds (x/n) and the peak MB, the slopes, and the corpus
+    size at which the stage's peak would reach ``limit_gb`` (linear extrapolation)."""
     head = "| stage | " + " | ".join(f"{n:.0e} s (x/n)" for n in sizes) + " | slope | " + \
-        " | ".join(f"{n:.0e} peak MB" for n in sizes) + " | mem slope |"
-    lines = [head, "|" + "---|" * (2 * len(sizes) + 3)]
+        " | ".join(f"{n:.0e} peak MB" for n in sizes) + f" | mem slope | peak {limit_gb:.0f} GiB at |"
+    lines = [head, "|" + "---|" * (2 * len(sizes) + 4)]
     for stage in dict.fromkeys(r["stage"] for r in rows):
         by = {r["size"]: r for r in rows if r["stage"] == stage}
         base = next((by[n]["seconds"] / n for n in sizes if n in by and "seconds" in by[n]), None)
@@ -111,9 +128,22 @@ def table(rows: list[dict], sizes: list[int]) -> str:
                 mem.append(f"{r['peak_mb']:,.0f}")
         ts = slope([(n, by[n].get("seconds")) for n in sizes if n in by])
         ms = slope([(n, by[n].get("peak_mb", 0) - by[n].get("rss_start_mb", 0)) for n in sizes if n in by])
+        big = fits([(n, by[n].get("peak_mb")) for n in sizes if n in by], limit_gb * 1024)
         lines.append(f"| {stage} | " + " | ".join(cells) + f" | {'-' if ts is None else f'{ts:.2f}'} | "
-                     + " | ".join(mem) + f" | {'-' if ms is None else f'{ms:.2f}'} |")
-    return "\n".join(lines) + "\n"
+                     + " | ".join(mem) + f" | {'-' if ms is None else f'{ms:.2f}'} | {big} |")
+    notes = [
+        "", "s: the stage's CPU seconds (one thread; wall seconds in results.json); x/n: its time per interaction relative to the smallest "
+        "size (1: linear); slope: log-log slope of time between the two largest sizes (1: linear, 2: "
+        "quadratic); peak MB: the stage process's peak RSS (its inputs included); mem slope: of the "
+        "stage's own growth (peak - RSS at its start); peak at: the corpus size whose peak would reach "
+        "the limit, on the line through the two largest sizes' peaks.",
+        "train runs a fixed number of steps and evaluate a fixed number of test instances: for them "
+        "x/n says nothing; a constant time would be flat, and their growth is per-step (per-instance) "
+        "cost that grows with the corpus (catalog).",
+        "train_full_epoch is derived, not run: the training instances of one epoch over train's "
+        "instances/s (its memory is train's).",
+    ]
+    return "\n".join(lines + notes) + "\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -131,7 +161,7 @@ def plot(rows: list[dict], path: Path) -> None:
     xs = sorted({r["size"] for r in rows})
     if len(xs) > 1:  # a linear reference through the smallest size
         ax_t.plot(xs, [1.0 * x / xs[0] for x in xs], "k:", label="linear (1 s at smallest)")
-    for ax, what in ((ax_t, "seconds (one core)"), (ax_m, "peak RSS of the stage's process, MB")):
+    for ax, what in ((ax_t, "CPU seconds (one thread)"), (ax_m, "peak RSS of the stage's process, MB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("interactions")
@@ -145,12 +175,20 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def with_projections(rows: list[dict]) -> list[dict]:
+    """The rows plus ``train_full_epoch``: one whole epoch at the measured instances/s (derived)."""
+    extra = [{**r, "stage": "train_full_epoch", "seconds": r["full_epoch_s"], "derived": True}
+             for r in rows if r["stage"] == "train" and "full_epoch_s" in r]
+    return rows + extra
+
+
 def write_outputs(rows: list[dict], sizes: list[int], out: Path, meta: dict) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    text = table(rows, sizes)
+    shown = with_projections([r for r in rows if not r.get("derived")])
+    text = table(shown, sizes)
     (out / "table.md").write_text(text)
     (out / "results.json").write_text(json.dumps({**meta, "rows": rows}, indent=2, default=float) + "\n")
-    plot(rows, out / "scale.png")
+    plot(shown, out / "scale.png")
     return text
 
 
@@ -165,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dim", type=int, default=64, help="item embedding dimension of the table")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per stage process")
     ap.add_argument("--mem-limit-gb", type=float, default=20.0)
+    ap.add_argument("--from-json", type=Path, help="only rewrite the table and plot from a results.json")
     args = ap.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        print(write_outputs(saved["rows"], saved["sizes"], args.out, {k: v for k, v in saved.items() if k != "rows"}))
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     rows, meta = [], {"sizes": sizes, "steps": args.steps, "eval_instances": args.eval_instances,
                       "dim": args.dim, "corpora": {}}

@@ -107,7 +107,7 @@ def write_corpus(out: str | Path, n_interactions: int, *, dim: int = 64, seed: i
         texts.extend(text.tolist())
         embs.append(item_embeddings(n_items, dim, rng))
         stats[name] = {"interactions": n, "users": int(user[-1]) + 1, "catalog": n_items,
-                       "items_in_log": int(len(np.unique(item)))}
+                       "items_in_log": len(np.unique(item))}
     write_embeddings_table(out / "embeddings.safetensors", texts, np.concatenate(embs))
     info = {"interactions": int(sum(s["interactions"] for s in stats.values())), "dim": dim, "seed": seed,
             "days": DAYS, "domains": stats}

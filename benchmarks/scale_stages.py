@@ -3,7 +3,8 @@
 ``python benchmarks/scale_stages.py CORPUS STAGE JSON [--steps N] [--eval-instances N]`` builds what
 the stage needs the way the command line does (its prerequisites), then resets the process's
 peak RSS (``/proc/self/clear_refs``), runs the stage alone and writes to JSON: the stage's
-seconds, the RSS when it started, its peak RSS and details. Stages:
+CPU seconds (one thread: the machine's other jobs do not count; ``wall_s`` beside it), the RSS
+when it started, its peak RSS and details. Stages:
 
 - ``read``: ``load_domains`` of the corpus's canonical domains;
 - ``embed_split``: catalog embeddings through the ``table:`` encoder and the embedding cache,
@@ -37,6 +38,8 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_corpus import domain_specs, encoder_spec  # noqa: E402
 
+clock = time.process_time  # CPU seconds of this process: one thread, so a shared machine's load
+# (other jobs on the same cores) does not count; wall seconds are kept beside it
 STAGES = ("read", "embed_split", "popularity", "instances", "train", "evaluate", "serve_flat", "serve_hnsw")
 HIDDEN = 64
 BATCH = 256
@@ -111,14 +114,14 @@ def stage_popularity(ctx: Ctx, prereq: bool):
         return None
 
     def run() -> None:
-        t0 = time.perf_counter()
+        t0 = clock()
         indexes = [domain_popularity_index(p.domain, p.split) for p in prepared]
-        t1 = time.perf_counter()
+        t1 = clock()
         parts = [Part(PreparedDomain(p.domain, p.split, p.item_emb, pop), make_instances(p.split.train), k)
                  for k, (p, pop) in enumerate(zip(prepared, indexes))]
-        t2 = time.perf_counter()
+        t2 = clock()
         table = FactorTable(parts, ctx.cfg.model.popularity_factors)
-        ctx.details.update(index_s=t1 - t0, factor_table_s=time.perf_counter() - t2, factor_rows=len(table.rows),
+        ctx.details.update(index_s=t1 - t0, factor_table_s=clock() - t2, factor_rows=len(table.rows),
                            instances_s_excluded=t2 - t1)
     return run
 
@@ -134,9 +137,9 @@ def stage_instances(ctx: Ctx, prereq: bool):
 
     class TimedTable(tdata.FactorTable):
         def __init__(self, *args, **kwargs) -> None:
-            t0 = time.perf_counter()
+            t0 = clock()
             super().__init__(*args, **kwargs)
-            spent[0] += time.perf_counter() - t0
+            spent[0] += clock() - t0
 
     def run() -> None:
         tdata.FactorTable = TimedTable
@@ -157,12 +160,14 @@ def stage_train(ctx: Ctx, prereq: bool):
         return None
 
     def run() -> None:
+        t0 = clock()
         opt = make_optimizer(model, ctx.cfg, corpus.total_instances)
         st = train(model, corpus, X, ctx.cfg, optimizer=opt, state=TrainState(), device=torch.device("cpu"))
         rec = st.history[-1]
-        ctx.details.update(steps=rec["steps"], instances=rec["instances"], instances_per_s=rec["instances_per_s"],
-                           train_instances=corpus.total_instances,
-                           full_epoch_s=corpus.total_instances / max(rec["instances_per_s"], 1e-9))
+        rate = rec["instances"] / max(clock() - t0, 1e-9)  # per CPU second
+        ctx.details.update(steps=rec["steps"], instances=rec["instances"], instances_per_s=rate,
+                           wall_instances_per_s=rec["instances_per_s"], train_instances=corpus.total_instances,
+                           full_epoch_s=corpus.total_instances / rate)
     return run
 
 
@@ -172,7 +177,7 @@ def untrained_run(ctx: Ctx, prepared):
     from prerec.text import get_encoder
     from prerec.training.pretrain import build_training
 
-    sources, parts, model, _, _ = build_training(prepared, ctx.cfg)
+    sources, _, model, _, _ = build_training(prepared, ctx.cfg)
     model.eval()
     enc = get_encoder(ctx.cfg.encoder)
     return Run(ctx.cfg, model, ctx.cfg.encoder, enc.identity, sources, {p.name: p.domain.item_ids for p in prepared})
@@ -192,11 +197,11 @@ def stage_evaluate(ctx: Ctx, prereq: bool):
         cfg = EvalConfig(max_instances=ctx.eval_instances, progress=False, batch_size=256)
         ranks = evaluate_model(PreRecRecommender(run, "zero-shot", batch_size=256), target, cfg)
         ctx.details.update(instances=len(ranks.n_higher), catalog=target.n_items,
-                           instances_per_s=len(ranks.n_higher) / max(time.perf_counter() - t0[0], 1e-9))
+                           instances_per_s=len(ranks.n_higher) / max(clock() - t0[0], 1e-9))
     t0 = [0.0]
 
     def run_it() -> None:
-        t0[0] = time.perf_counter()
+        t0[0] = clock()
         go()
     return run_it
 
@@ -217,9 +222,9 @@ def stage_serve(kind: str):
 
         class Timed(FaissRetriever):
             def build(self, base: np.ndarray) -> object:
-                t0 = time.perf_counter()
+                t0 = clock()
                 index = super().build(base)
-                built.update(index_build_s=time.perf_counter() - t0, vectors=len(base))
+                built.update(index_build_s=clock() - t0, vectors=len(base))
                 return index
 
         def go() -> None:
@@ -229,10 +234,10 @@ def stage_serve(kind: str):
             service = Service(model, retrieval=Timed(kind, threads=1), sync_interval=None)
             service.attach(domain)
             now = float(domain.interactions["timestamp"].max())
-            t0 = time.perf_counter()
+            t0 = clock()
             for i in domain.item_ids[:100]:  # one request at a time, a one-item history each
                 service.recommend(domain.name, [[str(i)]], k=10, timestamp=now)
-            spent = time.perf_counter() - t0  # not part of the stage's time (the attach)
+            spent = clock() - t0  # not part of the stage's time (the attach)
             ctx.details.update(built, query_ms=1000 * spent / 100, subtract_s=spent, catalog=len(domain.item_ids))
             service.close()
         return go
@@ -248,16 +253,17 @@ def measure(corpus: Path, stage: str, steps: int, eval_instances: int) -> dict:
     """Prerequisites, then the stage alone with its time and peak RSS."""
     torch.set_num_threads(1)
     ctx = Ctx(corpus, steps, eval_instances)
-    t_pre = time.perf_counter()
+    t_pre = clock()
     run = RUNNERS[stage](ctx, prereq=False)
-    prereq_s = time.perf_counter() - t_pre
+    prereq_s = clock() - t_pre
     gc.collect()
     start = rss_mb()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM: the peak from here on is the stage's
-    t0 = time.perf_counter()
+    t0, w0 = clock(), time.perf_counter()
     run()
-    seconds = time.perf_counter() - t0 - ctx.details.pop("subtract_s", 0.0)
-    return {"stage": stage, "seconds": seconds, "rss_start_mb": start, "peak_mb": rss_mb("VmHWM"),
+    wall = time.perf_counter() - w0
+    seconds = clock() - t0 - ctx.details.pop("subtract_s", 0.0)
+    return {"stage": stage, "seconds": seconds, "wall_s": wall, "rss_start_mb": start, "peak_mb": rss_mb("VmHWM"),
             "prereq_s": prereq_s, **ctx.details}
 
 
