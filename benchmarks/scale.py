@@ -168,7 +168,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
     ax_t.legend(fontsize=7)
-    ax_t.set_title("wall time per stage")
+    ax_t.set_title("CPU time per stage (one thread)")
     ax_m.set_title("peak memory per stage")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
