@@ -112,3 +112,20 @@ def test_raw_text_entries_are_scored_as_their_text(world, inference, domain):
     if inference != "in-domain":
         ref = service.recommend(domain, [as_ids], k=K)
         np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_unique_rows_matches_numpy_unique_axis0():
+    """scoring.unique_rows is np.unique(axis=0, return_inverse=True), only faster."""
+    from prerec.scoring import unique_rows
+
+    rng = np.random.default_rng(3)
+    for shape, dtype in (((500, 4), np.float32), ((300, 3), np.float64), ((200, 2), np.int64), ((1, 4), np.float32)):
+        a = rng.integers(-3, 4, size=shape).astype(dtype) / (2 if dtype != np.int64 else 1)
+        a = np.vstack([a, a[: len(a) // 2]])  # plenty of repeated rows
+        want_u, want_i = np.unique(a, axis=0, return_inverse=True)
+        got_u, got_i = unique_rows(a)
+        assert got_u.dtype == a.dtype and np.array_equal(got_u, want_u)
+        assert np.array_equal(got_i, want_i.reshape(-1))
+        assert np.array_equal(got_u[got_i], a)
+    u, i = unique_rows(np.zeros((0, 4), np.float32))
+    assert u.shape == (0, 4) and i.shape == (0,)
