@@ -150,7 +150,44 @@ def markdown(data: dict) -> str:
             label = f"prerec ({row})" if row in FACTOR_SETS else row
             lines.append(f"| {label} | {seeds} | " + " | ".join(fmt(by_fold[f], metric) for f in FOLDS[1:])
                          + f" | {b2} | {fmt(by_fold['B1'], metric)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + heldout_over_seeds(data) + bar(data)) + "\n"
+
+
+def heldout_over_seeds(data: dict) -> list[str]:
+    """The held-out score (mean over the five pre-trainings) per training seed, for the sets run
+    with more than one seed: the choice between them on held-out sources, over seeds."""
+    lines = ["", "## Held-out sources over training seeds (sets run with several seeds)", "",
+             "| set | seeds | held-out r-NDCG@1% (mean of the five) | held-out Recall@1% |", "|---|---|---|---|"]
+    for s in FACTOR_SETS:
+        seeds = set.intersection(*(set(data["heldout"].get(f, {}).get(s, {})) for f in FOLDS))
+        if len(seeds) < 2:
+            continue
+        per = {seed: {m: mean(data["heldout"][f][s][seed][m] for f in FOLDS) for m in METRICS} for seed in seeds}
+        lines.append(f"| {s} | {len(seeds)} | {fmt(per, 'rndcg@k%')} | {fmt(per, 'recall@k%')} |")
+    return lines
+
+
+def bar(data: dict) -> list[str]:
+    """The issue's bar on every B2 fold: zero-shot PreRec (each set run with 3 seeds) against the
+    best training-free popularity row and text-last, on both metrics (mean over seeds)."""
+    lines = ["", "## The bar: every B2 fold, PreRec (3-seed mean) above the best training-free popularity "
+             "row and text-last", "", "| set | fold | metric | prerec | best popularity row | text-last | holds |",
+             "|---|---|---|---|---|---|---|"]
+    for s in FACTOR_SETS:
+        if any(len(data["target"].get(f, {}).get(s, {})) < 3 for f in FOLDS[1:]):
+            continue
+        for f in FOLDS[1:]:
+            rows = data["target"][f]
+            for m in METRICS:
+                ours = spread(rows[s], m)[0]
+                pops = {k: spread(rows[k], m)[0] for k in FREE_ROWS if k.startswith("popularity") and k in rows}
+                best = max(pops.values())
+                tied = [k for k, v in pops.items() if v == best]
+                pop = (best, tied[0] + (f" and {len(tied) - 1} equal" if len(tied) > 1 else ""))
+                text = spread(rows["text-last"], m)[0]
+                ok = "yes" if ours > pop[0] and ours > text else "**no**"
+                lines.append(f"| {s} | {f} | {m} | {ours:.4f} | {pop[0]:.4f} ({pop[1]}) | {text:.4f} | {ok} |")
+    return lines
 
 
 def b2_mean(by_fold: dict, metric: str) -> str:
