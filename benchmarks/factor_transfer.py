@@ -18,6 +18,9 @@ it. Target test figures are only read to report, after the choice.
     python benchmarks/factor_transfer.py run --work W --seeds 2024,2025 --sets paper,A,B
     python benchmarks/factor_transfer.py report --work W --out results/popularity-transfer
 
+A set may carry other training keys after a ``+``: ``--sets "l2+embedding_postprocess=none"`` runs
+the set with that key changed too (a held-out choice of any pre-training key, same protocol).
+
 Every benchmark run goes to ``W/<benchmark>/<set>/seed<seed>/`` (results.json, table.md, its runs),
 and is skipped when its results.json is complete, so the command can be stopped and run again.
 """
@@ -49,7 +52,14 @@ def config_for(bench: str, factor_set: str, seed: int, data: str | None) -> Benc
     """The packaged benchmark with one zero-shot PreRec row, ``factor_set`` and training seed ``seed``."""
     cfg = BenchmarkConfig.from_toml(resolve_config(bench), data_dir=data)
     pre = json.loads(json.dumps(cfg.pretrain))
-    pre.setdefault("set", {})["popularity_factors"] = DEFAULT_FACTORS if factor_set == FREE else factor_set
+    name, *extra = factor_set.split("+")
+    pre.setdefault("set", {})["popularity_factors"] = DEFAULT_FACTORS if factor_set == FREE else name
+    for item in extra:  # "l2+embedding_postprocess=none": the set with other training keys changed
+        key, _, value = item.partition("=")
+        try:
+            pre["set"][key] = json.loads(value)
+        except json.JSONDecodeError:
+            pre["set"][key] = value
     pre.pop("variant_set", None)
     models = FREE_ROWS if factor_set == FREE else ["prerec"]
     return replace(cfg, name=f"{cfg.name}-{factor_set}-seed{seed}", models=models, incremental=[],
@@ -114,11 +124,17 @@ def fmt(by_seed: dict | None, metric: str) -> str:
     return f"{m:.4f}" + (f" ± {s:.4f}" if n > 1 else "")
 
 
+def variants(data: dict) -> list[str]:
+    """The pre-trained variants run: factor sets (in their order), then sets with other keys changed."""
+    found = {v for per in data["heldout"].values() for v in per}
+    return [s for s in FACTOR_SETS if s in found] + sorted(found - set(FACTOR_SETS))
+
+
 def selection(data: dict, first_seed: int = 2023) -> list[tuple[str, float, float]]:
     """Sets ranked by their mean held-out r-NDCG@1% over the five pre-trainings (first seed)."""
     folds = sorted(data["heldout"])
     rows = []
-    for s in FACTOR_SETS:
+    for s in variants(data):
         vals = [data["heldout"][f].get(s, {}).get(first_seed) for f in folds]
         if all(vals):
             rows.append((s, mean(v["rndcg@k%"] for v in vals), mean(v["recall@k%"] for v in vals)))
@@ -147,7 +163,7 @@ def markdown(data: dict) -> str:
             by_fold = {f: data["target"].get(f, {}).get(row) for f in FOLDS}
             seeds = max((len(v) for v in by_fold.values() if v), default=0)
             b2 = b2_mean(by_fold, metric)
-            label = f"prerec ({row})" if row in FACTOR_SETS else row
+            label = row if row in FREE_ROWS else f"prerec ({row})"
             lines.append(f"| {label} | {seeds} | " + " | ".join(fmt(by_fold[f], metric) for f in FOLDS[1:])
                          + f" | {b2} | {fmt(by_fold['B1'], metric)} |")
     return "\n".join(lines + heldout_over_seeds(data) + bar(data)) + "\n"
@@ -158,7 +174,7 @@ def heldout_over_seeds(data: dict) -> list[str]:
     with more than one seed: the choice between them on held-out sources, over seeds."""
     lines = ["", "## Held-out sources over training seeds (sets run with several seeds)", "",
              "| set | seeds | held-out r-NDCG@1% (mean of the five) | held-out Recall@1% |", "|---|---|---|---|"]
-    for s in FACTOR_SETS:
+    for s in variants(data):
         seeds = set.intersection(*(set(data["heldout"].get(f, {}).get(s, {})) for f in FOLDS))
         if len(seeds) < 2:
             continue
@@ -173,7 +189,7 @@ def bar(data: dict) -> list[str]:
     lines = ["", "## The bar: every B2 fold, PreRec (3-seed mean) above the best training-free popularity "
              "row and text-last", "", "| set | fold | metric | prerec | best popularity row | text-last | holds |",
              "|---|---|---|---|---|---|---|"]
-    for s in FACTOR_SETS:
+    for s in variants(data):
         if any(len(data["target"].get(f, {}).get(s, {})) < 3 for f in FOLDS[1:]):
             continue
         for f in FOLDS[1:]:
@@ -218,7 +234,7 @@ def plot(data: dict, path: Path) -> None:
                 ys.append(m)
                 es.append(s)
             ax.bar([x + i * width for x in range(len(FOLDS))], ys, width, yerr=es,
-                   label=f"prerec ({row})" if row in FACTOR_SETS else row)
+                   label=row if row in FREE_ROWS else f"prerec ({row})")
         ax.set_xticks([x + 0.4 for x in range(len(FOLDS))], FOLDS, rotation=20)
         ax.set_title(f"zero-shot {title}, target test users")
     axes[0].legend(fontsize=7, ncol=2)
