@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How results/popularity-transfer was produced (2-core CPU shared with other jobs, one thread;
-# code at 3772dac). Each step skips the benchmark runs already complete in the work folder.
+# src/ at 29aeca3, the driver as in 3772dac). Each step skips the benchmark runs already complete in the work folder.
 set -euo pipefail
 W=${1:-/tmp/factor-transfer}
 export OMP_NUM_THREADS=1 PYTHONPATH=src
