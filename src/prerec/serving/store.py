@@ -108,6 +108,21 @@ def unblob(data: bytes | memoryview | None) -> np.ndarray | None:
     return None if data is None else np.frombuffer(bytes(data), dtype="<f4").astype(np.float32)
 
 
+def stored_items(rows: list[tuple]) -> list[StoredItem]:
+    """``items`` table rows (item_id, text, emb, encoder, deleted, version) as :class:`StoredItem`."""
+    return [StoredItem(i, t, unblob(e), enc, bool(d)) for i, t, e, enc, d, _ in rows]
+
+
+def item_rows(domain: str, items: Iterable[tuple[str, str]], emb: np.ndarray | None,
+              encoder: str | None) -> list[tuple]:
+    """(domain, item_id, text, emb blob, encoder) per item to upsert, the same for every backend."""
+    pairs = [(str(i), str(t)) for i, t in items]
+    blobs = [None] * len(pairs) if emb is None else [blob(e) for e in emb]
+    if len(blobs) != len(pairs):
+        raise PrerecError(f"put_items: {len(pairs)} items but {len(blobs)} embeddings")
+    return [(domain, i, t, b, None if b is None else encoder) for (i, t), b in zip(pairs, blobs)]
+
+
 def event_frame(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 

@@ -40,7 +40,8 @@ from prerec.serving.store import (
     StoreUnavailable,
     blob,
     event_frame,
-    unblob,
+    item_rows,
+    stored_items,
 )
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class PostgresStore(Store):
     def _item_write(self, domain: str, sql: str, rows: list[tuple], since: int | None) -> ItemWrite:
         with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("prerec:items:" + domain,))
-            others = [] if since is None else _items(conn.execute(ITEM_SELECT, (domain, int(since))).fetchall())
+            others = [] if since is None else stored_items(conn.execute(ITEM_SELECT, (domain, int(since))).fetchall())
             version = int(conn.execute("SELECT nextval('item_versions')").fetchone()[0])
             with conn.cursor() as cur:
                 cur.executemany(sql, [(*r, version) for r in rows])
@@ -217,17 +218,13 @@ class PostgresStore(Store):
 
     def put_items(self, domain: str, items: Iterable[tuple[str, str]], emb: np.ndarray | None = None,
                   encoder: str | None = None, since: int | None = None) -> ItemWrite:
-        pairs = [(str(i), str(t)) for i, t in items]
-        blobs = [None] * len(pairs) if emb is None else [blob(e) for e in emb]
-        if len(blobs) != len(pairs):
-            raise PrerecError(f"put_items: {len(pairs)} items but {len(blobs)} embeddings")
         return self._item_write(
             domain,
             "INSERT INTO items (domain, item_id, text, emb, encoder, deleted, version) "
             "VALUES (%s, %s, %s, %s, %s, FALSE, %s) ON CONFLICT (domain, item_id) DO UPDATE SET "
             "text = excluded.text, emb = excluded.emb, encoder = excluded.encoder, deleted = FALSE, "
             "version = excluded.version",
-            [(domain, i, t, b, None if b is None else encoder) for (i, t), b in zip(pairs, blobs)], since)
+            item_rows(domain, items, emb, encoder), since)
 
     def delete_item(self, domain: str, item_id: str, since: int | None = None) -> ItemWrite:
         return self._item_write(
@@ -245,7 +242,7 @@ class PostgresStore(Store):
     def item_changes(self, domain: str, since: int = 0) -> tuple[list[StoredItem], int]:
         with self._conn() as conn:
             rows = conn.execute(ITEM_SELECT, (domain, int(since))).fetchall()
-        return _items(rows), max([int(since), *(int(r[5]) for r in rows)])
+        return stored_items(rows), max([int(since), *(int(r[5]) for r in rows)])
 
     # ---- LISTEN/NOTIFY --------------------------------------------------------------------------
 
@@ -277,6 +274,3 @@ def _feed(rows: list[tuple], since: int) -> EventFeed:
     return EventFeed(np.array([r[0] for r in rows], dtype=object), np.array([r[1] for r in rows], dtype=np.int64),
                      max([int(since), *(int(r[2]) for r in rows)]))
 
-
-def _items(rows: list[tuple]) -> list[StoredItem]:
-    return [StoredItem(i, t, unblob(e), enc, bool(d)) for i, t, e, enc, d, _ in rows]

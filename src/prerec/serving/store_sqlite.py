@@ -35,7 +35,8 @@ from prerec.serving.store import (
     StoredItem,
     blob,
     event_frame,
-    unblob,
+    item_rows,
+    stored_items,
 )
 
 SCHEMA_VERSION = 2
@@ -172,23 +173,19 @@ class SQLiteStore(Store):
 
     def _item_write(self, domain: str, sql: str, rows: list[tuple], since: int | None) -> ItemWrite:
         with self._transaction() as cur:
-            others = [] if since is None else _items(cur.execute(ITEM_SELECT, (domain, int(since))).fetchall())
+            others = [] if since is None else stored_items(cur.execute(ITEM_SELECT, (domain, int(since))).fetchall())
             version = int(cur.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM items").fetchone()[0])
             cur.executemany(sql, [(*r, version) for r in rows])
         return ItemWrite(version, others)
 
     def put_items(self, domain: str, items: Iterable[tuple[str, str]], emb: np.ndarray | None = None,
                   encoder: str | None = None, since: int | None = None) -> ItemWrite:
-        pairs = [(str(i), str(t)) for i, t in items]
-        blobs = [None] * len(pairs) if emb is None else [blob(e) for e in emb]
-        if len(blobs) != len(pairs):
-            raise PrerecError(f"put_items: {len(pairs)} items but {len(blobs)} embeddings")
         return self._item_write(
             domain,
             "INSERT INTO items (domain, item_id, text, emb, encoder, deleted, version) VALUES (?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (domain, item_id) DO UPDATE SET text = excluded.text, emb = excluded.emb, "
             "encoder = excluded.encoder, deleted = 0, version = excluded.version",
-            [(domain, i, t, b, None if b is None else encoder) for (i, t), b in zip(pairs, blobs)], since)
+            item_rows(domain, items, emb, encoder), since)
 
     def delete_item(self, domain: str, item_id: str, since: int | None = None) -> ItemWrite:
         return self._item_write(
@@ -206,7 +203,7 @@ class SQLiteStore(Store):
     def item_changes(self, domain: str, since: int = 0) -> tuple[list[StoredItem], int]:
         with self._lock:
             rows = self._db.execute(ITEM_SELECT, (domain, int(since))).fetchall()
-        return _items(rows), max([int(since), *(int(r[5]) for r in rows)])
+        return stored_items(rows), max([int(since), *(int(r[5]) for r in rows)])
 
     def wait_for_change(self, timeout: float) -> None:
         """SQLite cannot tell another process's commit: wait ``timeout`` (polling)."""
@@ -220,6 +217,3 @@ def _feed(rows: list[tuple], since: int) -> EventFeed:
     return EventFeed(np.array([r[0] for r in rows], dtype=object), np.array([r[1] for r in rows], dtype=np.int64),
                      max([int(since), *(int(r[2]) for r in rows)]))
 
-
-def _items(rows: list[tuple]) -> list[StoredItem]:
-    return [StoredItem(i, t, unblob(e), enc, bool(d)) for i, t, e, enc, d, _ in rows]
