@@ -41,6 +41,7 @@ class TrainConfig:
     prior_form: str = "weight-decay"  # weight-decay: the research code's; map: the written objective
     lambda_identity: float = 100.0  # prior precision of a_v (item identity), always as MAP
     identity_lr_scale: float = 1.0  # the identity table's learning rate is lr x this (sparse rows learn slowly)
+    transition_head: bool = True  # with item identity: + beta log(1 + source transitions), beta fitted held out
     # text
     encoder: str = "e5"
     embedding_postprocess: str = "none"  # none | center | whiten (prerec.text.postprocess)

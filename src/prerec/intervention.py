@@ -2,7 +2,8 @@
 
 - ``zero-shot`` (do(D), realised as D = 0): the item offsets dropped, the popularity head fed
   with the *target's* own factors on the request day; items the run knows by a shared identity
-  keep it (a_v), the others are text only;
+  keep it (a_v), the others are text only; with a transition head (:mod:`prerec.transitions`)
+  beta log(1 + T) adds what the sources' logs say follows the history's last items;
 - ``in-domain`` (a source domain, or a fine-tuned target): its D_k and offsets e_j on;
 - ``zero-shot-mc``: the user tower averaged over draws of D, from the empirical distribution of
   the learned source D_k (``mc_source="empirical"``: each source domain weighted equally, the
@@ -26,6 +27,7 @@ from prerec.errors import PrerecError
 from prerec.recommender import Recommender
 from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer
+from prerec.transitions import TransitionTable
 
 INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc")
 MC_SOURCES = ("empirical", "prior")
@@ -92,8 +94,9 @@ class PreRecRecommender(Recommender):
     """A run's model scoring a target domain's whole catalog in one of the inference modes."""
 
     def __init__(self, run: Run, inference: str = "zero-shot", mc_draws: int = 16, mc_source: str = "empirical",
-                 batch_size: int = 512, seed: int = MC_SEED) -> None:
+                 batch_size: int = 512, seed: int = MC_SEED, transitions: bool = True) -> None:
         self.run = run
+        self.transitions = run.transitions if transitions and run.identity is not None else None
         self.intervention = Intervention(run, inference, mc_draws, mc_source, seed)
         self.scorer = Scorer(run.model, self.intervention.draws)
         self.inference = inference
@@ -101,10 +104,24 @@ class PreRecRecommender(Recommender):
         self.name = MODEL_NAMES[inference]
         self._vectors: dict[str, torch.Tensor] = {}
         self._pop: dict[tuple[str, int | None], torch.Tensor] = {}
+        self._tables: dict[str, TransitionTable] = {}
 
     def clear_cache(self) -> None:
         self._vectors.clear()
         self._pop.clear()
+        self._tables.clear()
+
+    def transition_table(self, target: PreparedDomain) -> TransitionTable | None:
+        """The transition head's counts over the target's catalog (cached per target); ``None``
+        without a head or when the target declares no shared key space."""
+        if self.transitions is None:
+            return None
+        if target.name not in self._tables:
+            rows = self.intervention.identity_rows(target.domain)
+            if rows is None or not (rows >= 0).any():
+                return None
+            self._tables[target.name] = self.transitions.table(rows)
+        return self._tables[target.name]
 
     def item_tensor(self, target: PreparedDomain) -> torch.Tensor:
         """V ``(n_items, H)`` of the target's catalog on the model's device (cached per target)."""
@@ -134,6 +151,9 @@ class PreRecRecommender(Recommender):
             for day in np.unique(days):
                 rows = torch.from_numpy(np.flatnonzero(days == day)).to(s.device)
                 s[rows] += self.day_popularity(target, int(day))
+        table = self.transition_table(target)
+        if table is not None:
+            self.transitions.add_to(s, table, histories, lengths)
         return s
 
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,

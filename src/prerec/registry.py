@@ -173,6 +173,8 @@ register(ModelEntry("prerec-text", _zero_shot, "PreRec without item identity: it
                     "(the paper's model)", variant="prerec-text"))
 register(ModelEntry("prerec-mc", _monte_carlo, "PreRec zero-shot, user tower averaged over draws of D",
                     variant="prerec"))
+register(ModelEntry("prerec-no-transitions", lambda ctx: PreRecRecommender(ctx.run, "zero-shot", transitions=False),
+                    "ablation: PreRec zero-shot without the transition head (identity kept)", variant="prerec"))
 register(ModelEntry("prerec-no-domain", _zero_shot, "ablation: pre-trained without D", variant="prerec-no-domain"))
 register(ModelEntry("prerec-no-pop", _zero_shot, "ablation: pre-trained without the popularity head",
                     variant="prerec-no-pop"))

@@ -8,6 +8,7 @@ Layout of ``prerec pretrain --out RUN``::
     RUN/identity.json        the identity vocabulary (key space and item id of each identity row, support)
     RUN/encoder.json         encoder spec, identity and dimension; embedding post-processing kind
     RUN/postprocess.safetensors   the fitted embedding post-processing state
+    RUN/transitions.safetensors   item identity's transition head: source transition counts, beta (JSON)
     RUN/metrics.jsonl        one JSON line per finished epoch (loss, lr, instances/s, validation)
     RUN/model.safetensors    weights of the best epoch so far (what load_run uses)
     RUN/checkpoint.safetensors    last state for --resume: weights, Adam state, RNG, trainer state
@@ -33,6 +34,7 @@ from prerec.data.identity import Identity
 from prerec.data.prepared import PreparedDomain, prepare_domain, require_text
 from prerec.errors import PrerecError
 from prerec.model import ModelConfig, PreRec
+from prerec.transitions import TransitionHead, load_transition_head
 
 RUN_FORMAT = "prerec-run/1"
 
@@ -69,6 +71,7 @@ class Run:
     selection: dict = field(default_factory=dict)  # a refit run: how its number of epochs was chosen
     epoch: int = 0  # the epoch whose weights the run holds (the trainer's choice)
     identity: Identity | None = None  # the vocabulary of the model's identity table (item_identity on)
+    transitions: TransitionHead | None = None  # the transition head (prerec.transitions), fitted after training
 
     # ---- domains ------------------------------------------------------------------------------
 
@@ -157,6 +160,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
         train.pop(key, None)
     if train["model"].get("popularity_factors") == DEFAULT_FACTORS:  # runs from before the key: the same run
         train["model"].pop("popularity_factors")
+    if train.get("transition_head", True):  # likewise: fitted after training, the weights are the same
+        train.pop("transition_head", None)
     return {"train": train, "sources": list(specs), "encoder": encoder_identity}
 
 
@@ -216,7 +221,7 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     selection = read_json(path / "selection.json") if (path / "selection.json").exists() else {}
     identity = read_identity(path / "identity.json") if (path / "identity.json").exists() else None
     run = Run(cfg, model, enc["spec"], enc["identity"], sources, item_ids, post, path, history, selection,
-              int(meta.get("epoch", 0)), identity)
+              int(meta.get("epoch", 0)), identity, load_transition_head(path) if identity is not None else None)
     if device is not None:
         run.to(device)
     return run

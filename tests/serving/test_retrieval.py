@@ -7,6 +7,7 @@ import pytest
 
 from prerec.serving.layered import Layered
 from prerec.serving.retrieval import (
+    Bonus,
     ExactRetriever,
     FaissRetriever,
     ItemVectors,
@@ -145,3 +146,35 @@ def test_popularity_candidates_matter():
                                                    PopularityTerm(pop), 5)
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids, ref_ids)])
     assert recall_ip_only < 0.8 and recall >= 0.95, (recall_ip_only, recall)
+
+
+@pytest.mark.parametrize("kind", ["exact", "flat", "hnsw"])
+def test_sparse_bonus_is_added_and_its_items_retrieved(kind):
+    """A per-history bonus (the transition head) on a few items, some of them changed in the
+    overlay, some far down by U . V + g(F): every retriever adds it, flat and exact exactly."""
+    V, U, pop = case(n=3000, b=6, seed=7)
+    rng = np.random.default_rng(8)
+    rows = np.array([11, 40])
+    new = (rng.standard_normal((2, V.shape[1])) * 0.5).astype(np.float32)
+    dense = V.copy()
+    dense[rows] = new
+    base_s = U.astype(np.float64) @ dense.T.astype(np.float64) + pop
+    worst = np.argsort(base_s, axis=1)[:, :3]  # items no inner-product search would return
+    b_rows = np.r_[np.repeat(np.arange(6), 3), [0, 1, 2]]
+    b_items = np.r_[worst.reshape(-1), rows[0], rows[1], 5]
+    b_vals = rng.uniform(0.5, 12.0, len(b_rows)).astype(np.float32)
+    bonus = Bonus(b_rows, b_items, b_vals)
+    r = make_retriever(kind)
+    items = r.vectors(Layered.of(V))
+    items = ItemVectors(items.table.with_rows(rows, new), items.index)
+    ids, s = r.top_k(items, U, PopularityTerm(pop), 8, None, bonus)
+    extra = np.zeros_like(base_s)
+    np.add.at(extra, (b_rows, b_items), b_vals)
+    full = base_s + extra
+    ref_ids = np.lexsort((np.broadcast_to(np.arange(3000), full.shape), -full), axis=1)[:, :8]
+    assert any(set(worst[r_]) & set(ref_ids[r_]) for r_ in range(6))  # the bonus decides some answers
+    if kind == "hnsw":
+        assert np.mean([len(set(a) & set(b)) / 8 for a, b in zip(ids, ref_ids)]) >= 0.9
+    else:
+        np.testing.assert_array_equal(ids, ref_ids)
+        np.testing.assert_allclose(s, np.take_along_axis(full, ref_ids, 1), rtol=1e-5, atol=1e-4)

@@ -21,8 +21,6 @@ tie-breaking is exact and ties that remain are real (shared) ties.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from prerec.data.identity import Identity, build_identity, match_target
@@ -30,40 +28,13 @@ from prerec.data.instances import Instances, make_instances
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.recommender import Recommender
-
-DEFAULT_LAST = 5
-
-
-@dataclass(frozen=True)
-class TransitionTable:
-    """Transition counts over one target's catalog in CSR form, plus the tie-breaking counts."""
-
-    indptr: np.ndarray  # (n + 1,) int64
-    indices: np.ndarray  # (nnz,) int64: next item
-    counts: np.ndarray  # (nnz,) float64
-    tie: np.ndarray  # (n,) int64
-
-
-def consecutive_pairs(items: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(previous, next) of every pair of consecutive items within a sequence of a CSR log."""
-    if len(items) < 2:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    starts = np.zeros(len(items), dtype=bool)
-    starts[offsets[:-1][offsets[:-1] < len(items)]] = True
-    nxt = np.flatnonzero(~starts)
-    nxt = nxt[nxt > 0]
-    return items[nxt - 1], items[nxt]
-
-
-def count_pairs(a: np.ndarray, b: np.ndarray, n: int, weights: np.ndarray | None = None) -> TransitionTable:
-    """CSR of the counts of pairs (a, b) over ``n`` items (tie counts left empty)."""
-    code = a.astype(np.int64) * n + b.astype(np.int64)
-    uniq, inverse = np.unique(code, return_inverse=True)
-    counts = np.bincount(inverse, weights=weights, minlength=len(uniq)).astype(np.float64)
-    rows = uniq // n
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return TransitionTable(indptr, uniq % n, counts, np.zeros(n, dtype=np.int64))
+from prerec.transitions import (
+    DEFAULT_LAST,
+    TransitionTable,
+    catalog_table,
+    identity_pairs,
+    transition_scores,
+)
 
 
 def dense_ranks(primary: np.ndarray, tie: np.ndarray) -> np.ndarray:
@@ -100,17 +71,8 @@ class MarkovBaseline(Recommender):
         """Count the sources' transitions by identity; with a target (and ``target_transitions``),
         also its ``instances`` (default: every instance of its training users)."""
         identity = build_identity(sources, target, required=True)
-        n = len(identity)
-        a_all, b_all = [], []
-        for s in sources:
-            seq = s.domain.sequences
-            a, b = consecutive_pairs(identity.maps[s.name][seq.items], seq.offsets)
-            keep = (a >= 0) & (b >= 0)
-            a_all.append(a[keep])
-            b_all.append(b[keep])
-        code = np.concatenate(a_all) * n + np.concatenate(b_all)
-        uniq, counts = np.unique(code, return_counts=True)
-        self.identity, self._pairs, self._tables, self._own = identity, (uniq, counts), {}, {}
+        pairs = identity_pairs(identity.maps, sources, len(identity))
+        self.identity, self._pairs, self._tables, self._own = identity, pairs, {}, {}
         if target is not None and self.target_transitions:
             self._own[target.name] = instances if instances is not None else make_instances(target.split.train)
         return self
@@ -124,47 +86,20 @@ class MarkovBaseline(Recommender):
         identity, n = self.identity, target.n_items
         if target.name not in identity.maps:
             match_target(identity, target, required=True)
-        to_target = np.full(len(identity), -1, dtype=np.int64)
         m = identity.maps[target.name]
-        to_target[m[m >= 0]] = np.flatnonzero(m >= 0)
-        codes, counts = self._pairs
-        a, b = to_target[codes // max(len(identity), 1)], to_target[codes % max(len(identity), 1)]
-        keep = (a >= 0) & (b >= 0)
-        a, b, w = a[keep], b[keep], counts[keep].astype(np.float64)
         tie = np.where(m >= 0, identity.support[np.maximum(m, 0)], 0).astype(np.int64)
-        own = self._own.get(target.name)
+        own, extra = self._own.get(target.name), None
         if own is not None and len(own):
             flat = own.flat
-            a = np.concatenate([a, own.sequences.items[flat - 1]])
-            b = np.concatenate([b, own.sequences.items[flat]])
-            w = np.concatenate([w, np.ones(len(own))])
+            extra = (own.sequences.items[flat - 1], own.sequences.items[flat])
             tie = tie + np.bincount(own.sequences.items[flat], minlength=n)
-        t = count_pairs(a, b, n, w)
+        t = catalog_table(*self._pairs, len(identity), m, extra)
         self._tables[target.name] = TransitionTable(t.indptr, t.indices, t.counts, tie)
         return self._tables[target.name]
 
     def transition_scores(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``(b, n_items)`` float64: sum over the last ``last`` items of 2^-l * count(item -> j)."""
-        t = self.table(target)
-        histories = np.asarray(histories, dtype=np.int64)
-        lengths = np.asarray(lengths, dtype=np.int64)
-        n, b = target.n_items, len(histories)
-        rows, items, weights = [], [], []
-        for lag in range(self.last):
-            pos = lengths - 1 - lag
-            ok = pos >= 0
-            r = np.flatnonzero(ok)
-            rows.append(r)
-            items.append(histories[r, pos[ok]])
-            weights.append(np.full(len(r), 2.0 ** -lag))
-        r, it, w = np.concatenate(rows), np.concatenate(items), np.concatenate(weights)
-        valid = it >= 0
-        r, it, w = r[valid], it[valid], w[valid]
-        start, lens = t.indptr[it], t.indptr[it + 1] - t.indptr[it]
-        within = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
-        take = np.repeat(start, lens) + within
-        flat = np.repeat(r, lens) * n + t.indices[take]
-        return np.bincount(flat, weights=np.repeat(w, lens) * t.counts[take], minlength=b * n).reshape(b, n)
+        return transition_scores(self.table(target), histories, lengths, self.last)
 
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
               days: np.ndarray) -> np.ndarray:

@@ -42,16 +42,24 @@ from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
 from prerec.serving.browse import Browse
 from prerec.serving.encoding import TextPool, text_identity, window_cutter
-from prerec.serving.histories import HistoryEntry, RequestError, Text, UnknownItemError, history_vectors
+from prerec.serving.histories import (
+    HistoryEntry,
+    RequestError,
+    Text,
+    UnknownItemError,
+    catalog_tails,
+    history_vectors,
+)
 from prerec.serving.layered import Layered
 from prerec.serving.limits import MAX_TIMESTAMP
 from prerec.serving.model import ServingModel
 from prerec.serving.mutations import CatalogMutations
 from prerec.serving.replication import StoreFollower
-from prerec.serving.retrieval import ItemVectors, PopularityTerm, Retriever, make_retriever
+from prerec.serving.retrieval import Bonus, ItemVectors, PopularityTerm, Retriever, make_retriever
 from prerec.serving.store import Event, Store
 from prerec.serving.stores import open_store
 from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
+from prerec.transitions import TransitionTable, history_entries
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,7 @@ class _DomainState:
     snapshot: _Snapshot
     lock: threading.RLock = field(default_factory=threading.RLock)
     n_catalog: int = 0  # items of the domain's own catalog (the rest were added)
+    transitions: TransitionTable | None = None  # the transition head's counts over the own catalog
     event_head: int = 0  # the store's last event position applied here
     item_head: int = 0  # the store's last item version applied here
 
@@ -219,7 +228,8 @@ class Service(CatalogMutations, StoreFollower, Browse):
             vectors=self.retriever.vectors(Layered.of(vectors)),
             base_index={str(i): k for k, i in enumerate(ids)}, added_index={},
         )
-        state = _DomainState(name, prepared, prepared.popularity, _Snapshot(catalog, 0, 0), n_catalog=len(ids))
+        state = _DomainState(name, prepared, prepared.popularity, _Snapshot(catalog, 0, 0), n_catalog=len(ids),
+                             transitions=self.model.transition_table(domain))
         if self.store is not None:
             self._replay(state)
         with self._attach_lock:
@@ -305,12 +315,24 @@ class Service(CatalogMutations, StoreFollower, Browse):
             histories, cat.lookup, cat.vectors.table, self.model, self.texts.encode, state.name, L,
             self.max_history_items)
         users = self.model.user_vectors(vectors, hist, lengths, state.name)
-        top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None)
+        bonus = self._transition_bonus(state, histories, cat)
+        top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None,
+                                           bonus)
         valid = top >= 0
         safe = np.where(valid, top, 0)
         item_ids = np.where(valid, cat.ids.take(safe), None)
         item_texts = np.where(valid, cat.texts.take(safe), None)
         return Recommendations(item_ids, scores, item_texts, top, np.where(valid, pop.scores[safe], np.nan))
+
+    def _transition_bonus(self, state: _DomainState, histories: Sequence[Sequence[HistoryEntry]],
+                          cat: _Catalog) -> Bonus | None:
+        """beta log(1 + T_h(j)) of each history's items with a count (None without a head)."""
+        head = self.model.transitions
+        if head is None or state.transitions is None:
+            return None
+        tails, lengths = catalog_tails(histories, cat.lookup, state.n_catalog, head.last)
+        rows, items, t = history_entries(state.transitions, tails, lengths, head.last)
+        return Bonus(rows, items, (head.beta * np.log1p(t)).astype(np.float32))
 
     # ---- mutations ----------------------------------------------------------------------------
 

@@ -77,3 +77,22 @@ def history_vectors(histories: Sequence[Sequence[HistoryEntry]], lookup: Callabl
     for r, keys in enumerate(tail_keys):
         hist[r, : len(keys)] = [row_of[key] for key in keys]
     return known_rows, vectors, hist, lengths
+
+
+def catalog_tails(histories: Sequence[Sequence[HistoryEntry]], lookup: Callable[[str], int | None], n_catalog: int,
+                  last: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each history's last ``last`` entries as rows of the domain's own catalog, for the transition
+    head: -1 for a raw text or an item added since (neither has a count). ``(b, w)`` left-aligned
+    rows and their lengths. The histories were checked by :func:`history_vectors`."""
+    tails = []
+    for history in histories:
+        rows = []
+        for entry in list(history)[-last:]:
+            j = None if isinstance(entry, Text | Mapping) else lookup(str(entry))
+            rows.append(j if j is not None and j < n_catalog else -1)
+        tails.append(rows)
+    lengths = np.array([len(t) for t in tails], dtype=np.int64)
+    out = np.full((len(tails), max(int(lengths.max(initial=0)), 1)), -1, dtype=np.int64)
+    for r, t in enumerate(tails):
+        out[r, : len(t)] = t
+    return out, lengths

@@ -11,8 +11,12 @@ time, and a history may hold the raw text of an item no catalog has. So it asks 
   row numbers into ``vectors``;
 - ``popularity_scores(index, day, n_items)``: g(F) over a catalog through the scorer.
 
-The score of item j for a user is U . V_j + g(F_j(today)), exactly what
-``PreRecRecommender(run, inference).score`` computes (tested on a trained run).
+- ``transitions`` / ``transition_table(domain)``: the run's transition head (None without one)
+  and its counts over a domain's catalog.
+
+The score of item j for a user is U . V_j + g(F_j(today)) (+ beta log(1 + T_h(j)) with a
+transition head), exactly what ``PreRecRecommender(run, inference).score`` computes (tested on a
+trained run).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from prerec.intervention import Intervention
 from prerec.popularity import PopularityIndex
 from prerec.run import load_run
 from prerec.scoring import PopularityScores, Scorer
+from prerec.transitions import TransitionHead, TransitionTable
 
 
 class ServingModel:
@@ -47,6 +52,7 @@ class ServingModel:
         self.name = name
         self.max_history = int(scorer.max_history)
         self.text_dim = int(scorer.model.cfg.text_dim)
+        self.transitions: TransitionHead | None = None
 
     @classmethod
     def from_module(cls, module: object, embed: Callable[[list[str]], np.ndarray],
@@ -66,6 +72,8 @@ class ServingModel:
         model = cls(Scorer(run.model, intervention.draws), embed, run.prepare, name=str(run_dir),
                     offset_rows=intervention.offset_rows, identity_rows=intervention.identity_rows)
         model.run = run
+        if run.identity is not None and run.transitions is not None and run.transitions.beta:
+            model.transitions = run.transitions
         return model
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
@@ -92,6 +100,15 @@ class ServingModel:
                      domain: str | None = None) -> np.ndarray:
         """U ``(b, H)`` float32; ``histories`` ``(b, L)`` are row numbers into ``vectors``, -1 padded."""
         return self.scorer.user_vectors(vectors, histories, lengths, domain).float().cpu().numpy()
+
+    def transition_table(self, domain: Domain) -> TransitionTable | None:
+        """The transition head's counts over ``domain``'s catalog (None: no head, or no shared ids)."""
+        if self.transitions is None or self._identity_rows is None:
+            return None
+        rows = self._identity_rows(domain)
+        if rows is None or not (rows >= 0).any():
+            return None
+        return self.transitions.table(rows)
 
     def popularity_scores(self, index: PopularityIndex, day: int | None, n_items: int) -> PopularityScores:
         return self.scorer.popularity_scores(index, day, n_items)

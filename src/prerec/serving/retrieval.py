@@ -28,6 +28,11 @@ vectors (once), ``top_k(items, users, pop, k, exclude)`` returns the best ``k`` 
   rule only widens the search where the popularity term could matter; recall is measured in
   ``benchmarks/retrieval.py``.
 
+A per-history ``bonus`` (the transition head's beta log(1 + T), :mod:`prerec.transitions`) is
+sparse: a few items per history. Exact retrieval adds it to those items; the FAISS retrievers add
+those items to the row's candidates and re-score them, so every item outside the candidates has
+no bonus and the certificate above holds unchanged.
+
 Every structure a search reads is immutable, so any number of threads may search at once.
 """
 
@@ -105,6 +110,38 @@ def _exclusion_mask(cands: np.ndarray, exclude: list[np.ndarray] | None) -> np.n
     return mask
 
 
+@dataclass(frozen=True)
+class Bonus:
+    """A sparse per-history addition to the score: ``values[e]`` for item ``items[e]`` of history
+    ``rows[e]`` (at most one entry per (row, item))."""
+
+    rows: np.ndarray  # (m,) int64
+    items: np.ndarray  # (m,) int64
+    values: np.ndarray  # (m,) float32
+
+    def subset(self, rows: np.ndarray) -> Bonus:
+        """The entries of histories ``rows`` (renumbered 0 .. len(rows) - 1)."""
+        new = np.full(int(max(self.rows.max(initial=-1), rows.max(initial=-1))) + 1, -1, np.int64)
+        new[rows] = np.arange(len(rows))
+        keep = new[self.rows] >= 0
+        return Bonus(new[self.rows[keep]], self.items[keep], self.values[keep])
+
+    def of_row(self, r: int) -> np.ndarray:
+        return self.items[self.rows == r]
+
+    def lookup(self, cands: np.ndarray) -> np.ndarray:
+        """The bonus of every candidate ``(b, c)`` (0 where it has none)."""
+        if not len(self.rows):
+            return np.zeros(cands.shape, np.float32)
+        n = int(max(self.items.max(), cands.max(initial=0))) + 1
+        codes = self.rows * n + self.items
+        order = np.argsort(codes)
+        codes, values = codes[order], self.values[order]
+        want = np.arange(len(cands))[:, None] * n + np.maximum(cands, 0)
+        at = np.minimum(np.searchsorted(codes, want), len(codes) - 1)
+        return np.where((codes[at] == want) & (cands >= 0), values[at], 0).astype(np.float32)
+
+
 def _best_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` per row, sorted by score (ties: smaller item index first); -inf entries get id -1."""
     k = min(k, ids.shape[1])
@@ -131,7 +168,7 @@ class Retriever(ABC):
 
     @abstractmethod
     def top_k(self, items: ItemVectors, users: np.ndarray, pop: PopularityTerm, k: int,
-              exclude: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              exclude: list[np.ndarray] | None = None, bonus: Bonus | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Item indices ``(b, k)`` and full scores, best first; -1 / -inf where fewer remain."""
 
 
@@ -144,7 +181,7 @@ class ExactRetriever(Retriever):
         self.chunk = int(chunk)
 
     def top_k(self, items: ItemVectors, users: np.ndarray, pop: PopularityTerm, k: int,
-              exclude: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              exclude: list[np.ndarray] | None = None, bonus: Bonus | None = None) -> tuple[np.ndarray, np.ndarray]:
         users = np.ascontiguousarray(users, dtype=np.float32)
         b = len(users)
         table = items.table
@@ -158,11 +195,16 @@ class ExactRetriever(Retriever):
             ids = np.broadcast_to(np.arange(start, stop, dtype=np.int64), s.shape)
             in_chunk = stale[(stale >= start) & (stale < stop)]
             s[:, in_chunk - start] = -np.inf  # their current vector is in the layer
+            if bonus is not None:
+                inside = (bonus.items >= start) & (bonus.items < stop)
+                np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
             s[_exclusion_mask(ids, exclude)] = -np.inf
             best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
         if table.n_over:
             s = combine(users, table.over, pop.scores[table.over_ids])
             ids = np.broadcast_to(table.over_ids, s.shape)
+            if bonus is not None:
+                s = s + bonus.lookup(np.ascontiguousarray(ids))
             s[_exclusion_mask(ids, exclude)] = -np.inf
             best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
         return best_ids, best_s.astype(np.float32)
@@ -208,7 +250,7 @@ class FaissRetriever(Retriever):
         return index.search(users, c)
 
     def top_k(self, items: ItemVectors, users: np.ndarray, pop: PopularityTerm, k: int,
-              exclude: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              exclude: list[np.ndarray] | None = None, bonus: Bonus | None = None) -> tuple[np.ndarray, np.ndarray]:
         users = np.ascontiguousarray(users, dtype=np.float32)
         table = items.table
         b = len(users)
@@ -229,7 +271,7 @@ class FaissRetriever(Retriever):
             ex = [exclude[r] for r in todo] if exclude else None
             if ann is None:
                 ip, ann = self._candidates(items, u, c)
-            ids, scores = self._rescore(table, u, pop, k, ex, ann, p)
+            ids, scores = self._rescore(table, u, pop, k, ex, ann, p, None if bonus is None else bonus.subset(todo))
             out_ids[todo], out_s[todo] = ids, scores
             # items outside the candidates score at most D_c + g(F): those that could still
             # beat the k-th have g(F) > S_k - D_c
@@ -253,7 +295,8 @@ class FaissRetriever(Retriever):
             # flat promises the exact answer; a catalog smaller than the candidate pool too
             self.stats["fallback"] += len(todo)
             ids, scores = ExactRetriever().top_k(items, users[todo], pop, k,
-                                                 [exclude[r] for r in todo] if exclude else None)
+                                                 [exclude[r] for r in todo] if exclude else None,
+                                                 None if bonus is None else bonus.subset(todo))
             out_ids[todo], out_s[todo] = ids, scores
         return out_ids, out_s
 
@@ -264,17 +307,28 @@ class FaissRetriever(Retriever):
         return self._search(items.index, u, c)
 
     def _rescore(self, table: Layered, u: np.ndarray, pop: PopularityTerm, k: int,
-                 ex: list[np.ndarray] | None, ann: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``k`` of the index candidates, the ``p`` most popular and the changed items."""
+                 ex: list[np.ndarray] | None, ann: np.ndarray, p: int,
+                 bonus: Bonus | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``k`` of the index candidates, the ``p`` most popular, the changed items and the
+        items with a bonus."""
         b = len(u)
         top_pop, _ = pop.top(p)
-        cands = np.hstack([ann, np.broadcast_to(top_pop, (b, len(top_pop))),
-                           np.broadcast_to(table.over_ids, (b, table.n_over))])
+        parts = [ann, np.broadcast_to(top_pop, (b, len(top_pop))), np.broadcast_to(table.over_ids, (b, table.n_over))]
+        if bonus is not None and len(bonus.rows):
+            width = int(np.bincount(bonus.rows, minlength=b).max())
+            extra = np.full((b, width), -1, np.int64)
+            for r in range(b):
+                own = bonus.of_row(r)
+                extra[r, : len(own)] = own
+            parts.append(extra)
+        cands = np.hstack(parts)
         cands = np.sort(cands, axis=1)
         invalid = (cands < 0) | np.hstack([np.zeros((b, 1), bool), cands[:, 1:] == cands[:, :-1]])
         invalid |= _exclusion_mask(cands, ex)
         safe = np.where(invalid, 0, cands)
         s = combine(u, table.take(safe), pop.scores[safe])
+        if bonus is not None:
+            s = s + bonus.lookup(safe)
         s[invalid] = -np.inf
         return _best_k(cands, s.astype(np.float32), k)
 

@@ -29,6 +29,7 @@ from prerec.run import Run, SourceInfo
 from prerec.training.data import Corpus, Part
 from prerec.training.loop import BestEpoch, Hooks, TrainState, make_optimizer, train
 from prerec.training.pretrain import score_function
+from prerec.training.transitions import refit_beta
 from prerec.training.validation import ValidationSet, validate
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,12 @@ def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConf
     sources = [*run.sources, SourceInfo(target.name, target.domain.source or target.name, "finetune",
                                         target.n_items, k, len(inst))]
     item_ids = {**run.item_ids, target.name: target.domain.item_ids}
+    transitions = None
+    if run.transitions is not None and rows is not None:  # + the target's own transitions, in the grown vocabulary
+        transitions = run.transitions.with_pairs(len(identity), rows[inst.sequences.items[inst.flat - 1]],
+                                                 rows[inst.targets])
     return Run(cfg, model, run.encoder_spec, run.encoder_identity, sources, item_ids, run.postprocess_state,
-               None, [], identity=identity), corpus
+               None, [], identity=identity, transitions=transitions), corpus
 
 
 def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig,
@@ -138,6 +143,10 @@ def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainCon
                   device=device, hooks=Hooks(do_validate, report), best=best, lr_schedule=False,
                   desc=f"finetune {target.name}")
     new_run.history, new_run.epoch = list(state.history), state.best_epoch
+    if new_run.transitions is not None:  # beta again, for the fine-tuned scores, on the target's validation users
+        table = new_run.transitions.table(new_run.identity_rows(target.domain))
+        new_run.transitions = refit_beta(new_run, new_run.transitions, [(target, table)], "in-domain",
+                                         "the sources and the target's fine-tuning instances")
     return new_run, state.best_metric
 
 

@@ -46,6 +46,7 @@ from prerec.text import embed_catalog, get_encoder
 from prerec.text.postprocess import EmbeddingTransform
 from prerec.training.data import Corpus, Part
 from prerec.training.loop import BestEpoch, Hooks, TrainState, World, make_optimizer, train
+from prerec.training.transitions import fit_transition_head
 from prerec.training.validation import ScoreFunction, ValidationSet, validate
 
 log = logging.getLogger(__name__)
@@ -305,6 +306,9 @@ def _pretrain_once(domains: list[Domain], cfg: TrainConfig, out: str | Path | No
             shutil.rmtree(out_path, ignore_errors=True)
         raise
     run.history, run.epoch = list(state.history), state.best_epoch
+    run.transitions = fit_transition_head(run, prepared)
+    if run.transitions is not None and out_path is not None and world.main:
+        run.transitions.save(out_path)
     if world.main:
         log.info("pre-training finished (%s); best epoch %d, validation r-NDCG@K%% %.4f",
                  state.stop_reason or "done", state.best_epoch, state.best_metric)
