@@ -119,3 +119,18 @@ def test_not_shared_ids_are_a_clear_error():
         model.score(other, np.array([[0]]), np.array([1]), np.array([0]))
     with pytest.raises(PrerecError, match="last=0"):
         MarkovBaseline(last=0)
+
+
+def test_benchmark_marks_markov_na_when_a_target_shares_no_ids(case, tmp_path):
+    """A fold whose sources declare a key space but whose target declares none (B2: Online Retail
+    UK beside Amazon and Last.fm) has no shared ids: n/a with the reason, not an error mid-run."""
+    from prerec.evaluation.benchmark import Benchmark
+    from prerec.evaluation.benchmark_config import BenchmarkConfig
+
+    sources, target = case
+    bench = Benchmark(BenchmarkConfig(name="t", domains=[], targets=[]), tmp_path)
+    assert bench.applicable("markov", sources, [target])
+    undeclared = prep("U", None, {"u1": "abc", "u2": "bcd"})
+    assert not bench.applicable("markov", sources, [target, undeclared])
+    assert "'U' declares no shared item key space" in bench.not_applicable["markov"]
+    assert bench.applicable("popularity", sources, [undeclared])

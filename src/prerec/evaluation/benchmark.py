@@ -117,12 +117,14 @@ class Benchmark:
             return []
         return self.prepare_targets(Fold(fold.name, fold.sources, []), runs, domains)
 
-    def applicable(self, name: str, sources: list) -> bool:
-        """Whether ``name`` applies to this fold (id-based models need shared ids); records why not."""
+    def applicable(self, name: str, sources: list, targets: list) -> bool:
+        """Whether ``name`` applies to this fold: an id-based model needs ids the sources share with
+        every target of the fold (a declared key space on both sides); records why not."""
         if not MODELS[name].needs_sources:
             return True
         try:
-            build_identity(sources, required=True)
+            for target in targets or [None]:
+                build_identity(sources, target, required=True)
         except PrerecError as exc:
             self.not_applicable[name] = str(exc)
             log.info("%s: n/a (%s)", name, exc)
@@ -164,7 +166,7 @@ class Benchmark:
         source_items = {str(i) for s in fold.sources for i in domains[s].item_ids}
         sources = self.prepare_sources(fold, runs, domains)
         models = {name: MODELS[name].build(self.context(runs.get(MODELS[name].variant), sources=sources))
-                  for name in self.cfg.models if self.applicable(name, sources)}
+                  for name in self.cfg.models if self.applicable(name, sources, targets)}
         t0 = time.perf_counter()
         exp = Experiment(targets, models, self.eval_cfg, source_items)
 
@@ -194,7 +196,7 @@ class Benchmark:
                   main: Results, sources: list) -> None:
         """The incremental curve; points equal to a main-table model reuse its ranks."""
         cfg = self.cfg
-        for model in [m for m in cfg.incremental_models if self.applicable(m, sources)]:
+        for model in [m for m in cfg.incremental_models if self.applicable(m, sources, targets)]:
             entry = MODELS[model]
             same_as = dict(entry.same_as)
             for n in cfg.incremental:
