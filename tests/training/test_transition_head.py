@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -88,8 +90,9 @@ def test_score_adds_beta_log1p_of_the_source_markov_counts(run, markets):
     target = run.prepare(markets[3])
     inst = make_instances(target.split.test)
     hist, lengths = inst.histories(run.model.cfg.max_history)
-    run.transitions.beta = 0.7  # any beta: the term is checked, not the fit
-    with_head = PreRecRecommender(run).score(target, hist, lengths, inst.days)
+    rec = PreRecRecommender(run)
+    rec.transitions = replace(run.transitions, beta=0.7)  # any beta: the term is checked, not the fit
+    with_head = rec.score(target, hist, lengths, inst.days)
     without = PreRecRecommender(run, transitions=False).score(target, hist, lengths, inst.days)
     trained = [run.prepare(d) for d in markets[:2]]  # the run's trained sources (Spain held out)
     T = MarkovBaseline(target_transitions=False).fit(trained).transition_scores(target, hist, lengths)
@@ -113,6 +116,10 @@ def test_finetuning_adds_the_targets_transitions_and_refits_beta(run, markets):
     head = ft.transitions
     assert head is not None and head.n_identity == len(ft.identity) >= len(run.identity)
     assert head.fitted["inference"] == "in-domain" and head.fitted["on"] == [target.name]
+    # the refit beta is kept only if it ranks the target's validation users better
+    kept_pretrained = head.fitted.get("kept") == "pre-trained beta"
+    assert (head.beta == run.transitions.beta) == kept_pretrained
+    assert (head.fitted["valid_metric"] > head.fitted["valid_metric_pretrained_beta"]) != kept_pretrained
     inst = make_instances(target.split.train).first(200)
     rows = ft.identity_rows(target.domain)
     prev, nxt = rows[inst.sequences.items[inst.flat - 1]], rows[inst.targets]

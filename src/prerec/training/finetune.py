@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -143,11 +144,23 @@ def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainCon
                   device=device, hooks=Hooks(do_validate, report), best=best, lr_schedule=False,
                   desc=f"finetune {target.name}")
     new_run.history, new_run.epoch = list(state.history), state.best_epoch
-    if new_run.transitions is not None:  # beta again, for the fine-tuned scores, on the target's validation users
-        table = new_run.transitions.table(new_run.identity_rows(target.domain))
-        new_run.transitions = refit_beta(new_run, new_run.transitions, [(target, table)], "in-domain",
+    metric = state.best_metric
+    if new_run.transitions is not None and has_valid:
+        # beta fitted again for the fine-tuned scores; kept only if it ranks the target's validation
+        # users better than the pre-trained beta (the metric that chose the epoch)
+        kept = new_run.transitions
+        table = kept.table(new_run.identity_rows(target.domain))
+        new_run.transitions = refit_beta(new_run, kept, [(target, table)], "in-domain",
                                          "the sources and the target's fine-tuning instances")
-    return new_run, state.best_metric
+        refit_metric = do_validate(-1)[0]
+        new_run.transitions.fitted.update(valid_metric=refit_metric, valid_metric_pretrained_beta=metric,
+                                          pretrained_beta=kept.beta)
+        if refit_metric > metric:
+            metric = refit_metric
+        else:
+            new_run.transitions = replace(kept, fitted={**new_run.transitions.fitted, "kept": "pre-trained beta"})
+    model.eval()
+    return new_run, metric
 
 
 def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = None,
