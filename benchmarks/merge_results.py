@@ -4,10 +4,13 @@ On a 2-core CPU a whole B2 takes longer than one sitting; it can run as two proc
 e.g. every PreRec model in one and SASRec from scratch in the other (both from b2.toml, same
 split, same test instances), and be put back together here:
 
-    python benchmarks/merge_results.py OUT PART_DIR[:MODEL,MODEL] [PART_DIR[:MODELS] ...]
+    python benchmarks/merge_results.py [--name NAME] OUT PART_DIR[:MODEL,MODEL] [PART_DIR[:MODELS] ...]
 
 ``:MODELS`` takes only those models' figures from a part (e.g. SASRec from an earlier run on
-another machine: it does not depend on pre-training). Writes ``OUT/results.json``,
+another machine: it does not depend on pre-training). A model's incremental curve may come in
+pieces from several parts (different N; the same N twice is refused). Parts named differently
+(e.g. a zero-shot part and a curve part of one benchmark) are merged only under ``--name NAME``,
+the merged benchmark's name; folds, targets and test instances must still agree. Writes ``OUT/results.json``,
 ``table.md``, ``incremental.png`` and ``instances.parquet`` as ``prerec experiment`` would.
 Refuses parts whose folds, targets, protocol or test instances (checked row by row) differ,
 and a model that two parts both report.
@@ -42,10 +45,12 @@ def only(result: dict, models: set[str]) -> dict:
     return out
 
 
-def merge(parts: list[dict]) -> dict:
+def merge(parts: list[dict], name: str | None = None) -> dict:
     first = parts[0]
     for p in parts[1:]:
         for key in SAME:
+            if key == "benchmark" and name is not None:
+                continue
             if p[key] != first[key]:
                 raise SystemExit(f"parts differ in {key!r}")
         for key in SAME_CONFIG:
@@ -65,7 +70,16 @@ def merge(parts: list[dict]) -> dict:
                     raise SystemExit(f"{section}/{target}: {', '.join(sorted(dup))} reported by two parts")
                 merged[target].update(models)
         out[section] = merged
-    out["incremental"] = {m: c for p in parts for m, c in p["incremental"].items() if c}
+    if name is not None:
+        out["benchmark"] = name
+    out["incremental"] = {}
+    for p in parts:
+        for m, c in p["incremental"].items():
+            dup = set(out["incremental"].setdefault(m, {})) & set(c)
+            if dup:
+                raise SystemExit(f"incremental/{m}: N = {', '.join(sorted(dup))} reported by two parts")
+            out["incremental"][m].update(c)
+    out["incremental"] = {m: c for m, c in out["incremental"].items() if c}
     # as prerec experiment does: N = all of a curve is the main table's model, when a part has it
     if "all" in out["config"].get("incremental", []):
         for m, c in out["incremental"].items():
@@ -79,9 +93,13 @@ def merge(parts: list[dict]) -> dict:
 
 
 def main() -> int:
-    if len(sys.argv) < 3:
+    argv = sys.argv[1:]
+    name = None
+    if argv[:1] == ["--name"] and len(argv) > 1:
+        name, argv = argv[1], argv[2:]
+    if len(argv) < 2:
         raise SystemExit(__doc__)
-    out, args = Path(sys.argv[1]), sys.argv[2:]
+    out, args = Path(argv[0]), argv[1:]
     dirs, picks, parts = [], [], []
     for a in args:
         d, _, models = a.partition(":")
@@ -91,7 +109,7 @@ def main() -> int:
         dirs.append(Path(d))
         picks.append(set(models.split(",")) if models else None)
         parts.append(part)
-    result = merge(parts)
+    result = merge(parts, name)
     result["merged_from"] = [{"dir": str(d), "models": sorted(p) if p else "all"} for d, p in zip(dirs, picks)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
