@@ -155,6 +155,9 @@ def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainCon
         refit_metric = do_validate(-1)[0]
         new_run.transitions.fitted.update(valid_metric=refit_metric, valid_metric_pretrained_beta=metric,
                                           pretrained_beta=kept.beta)
+        log.info("transition head on %s: validation r-NDCG@K%% %.4f with the refit beta (%.3f), %.4f with the "
+                 "pre-trained one (%.3f); keeping the %s", target.name, refit_metric, new_run.transitions.beta,
+                 metric, kept.beta, "refit" if refit_metric > metric else "pre-trained")
         if refit_metric > metric:
             metric = refit_metric
         else:
