@@ -60,6 +60,7 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     out["complete"] = all(p["complete"] for p in parts)
     out["config"]["models"] = [m for p in parts for m in p["config"]["models"]]
     out["config"]["incremental_models"] = [m for p in parts for m in p["config"]["incremental_models"]]
+    out["config"]["incremental"] = list(dict.fromkeys(n for p in parts for n in p["config"].get("incremental", [])))
     out["parts"] = [p["config"] for p in parts]
     for section in ("results", "unseen"):
         merged: dict = {}
@@ -85,6 +86,12 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
         for m, c in out["incremental"].items():
             if "all" not in c and all(m in models for models in out["results"].values()):
                 c["all"] = {t: {m: models[m]} for t, models in out["results"].items()}
+    # complete when every part was, or when together they hold every row and every curve point
+    # (a part stopped during its curve may be completed by a part that ran the missing points)
+    targets, cfg = out["config"]["targets"], out["config"]
+    out["complete"] = out["complete"] or (
+        all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"])
+        and all(str(n) in out["incremental"].get(m, {}) for m in cfg["incremental_models"] for n in cfg["incremental"]))
     out["pretraining"] = {k: v for p in parts for k, v in p["pretraining"].items()}
     out["seconds"] = {f"part{i}/{k}": v for i, p in enumerate(parts) for k, v in p["seconds"].items()}
     if all("total" in p["seconds"] for p in parts):
@@ -113,7 +120,9 @@ def main() -> int:
     result["merged_from"] = [{"dir": str(d), "models": sorted(p) if p else "all"} for d, p in zip(dirs, picks)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
-    frames = [pd.read_parquet(d / "instances.parquet") for d in dirs]
+    # a part with curve points only (no main-table row) may have no instances file
+    frames = [pd.read_parquet(d / "instances.parquet") if (d / "instances.parquet").exists()
+              else pd.DataFrame({"model": pd.Series(dtype=str)}) for d in dirs]
     frames = [f if p is None else f[f["model"].isin(p)] for f, p in zip(frames, picks)]
     keys = None
     for d, f in zip(dirs, frames):  # every part ranked the very same test instances

@@ -30,8 +30,16 @@ def test_curve_pieces_and_names():
     b = part("B1-sasrec-10000", [], {"sasrec-scratch": ["10000"]})
     with pytest.raises(SystemExit, match="benchmark"):
         mr.merge([a, b])
+    a["complete"] = False  # stopped before its curve's N = 10000; b ran that point
+    a["config"]["incremental"] = [0, 10, 10000, "all"]
     out = mr.merge([a, b], name="B1")
-    assert out["benchmark"] == "B1"
+    assert out["benchmark"] == "B1" and out["complete"]
     assert set(out["incremental"]["sasrec-scratch"]) == {"0", "10", "10000", "all"}  # all: the main row
     with pytest.raises(SystemExit, match="N = 10 reported by two parts"):
         mr.merge([a, part("B1", [], {"sasrec-scratch": ["10"]})], name="B1")
+
+
+def test_incomplete_stays_incomplete():
+    a = part("B1", ["prerec", "sasrec-scratch"], {"sasrec-scratch": ["0"]})
+    a["complete"] = False  # N = 10 is missing and no part has it
+    assert not mr.merge([a, part("B1", [], {"sasrec-scratch": []})])["complete"]
