@@ -135,6 +135,7 @@ class FinetuneConfig:
     patience: int = 3
     lr_grid: list[float] = field(default_factory=list)  # several: each tried, chosen on target validation
     lambda_identity_grid: list[float] = field(default_factory=list)  # likewise for the identity prior
+    target_identity: bool = True  # target items get identity rows even when the run has none (no shared ids)
     batch_size: int | None = None  # None: the run's
     batch_layout: str | None = None  # None: the run's
     valid_max_instances: int | None = None  # None: the run's

@@ -159,3 +159,22 @@ def test_service_serves_the_same_score(run, markets, retrieval):
     for r in range(len(sel)):
         np.testing.assert_allclose(out.scores[r], np.sort(scores[r])[::-1][:10], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(out.scores[r], scores[r, out.indices[r]], rtol=1e-4, atol=1e-4)
+
+
+def test_finetuning_a_run_without_identity_gives_target_items_identity(markets, tmp_path):
+    """Sources that share no ids (B2): fine-tuning still learns the target's items as an ID model
+    would, from identity rows of their own (off: target_identity = false)."""
+    from prerec.config import FinetuneConfig
+    from prerec.training.finetune import finetune_run
+
+    run = pretrain(markets[:2], tiny_config(epochs=1), tmp_path / "text")
+    assert run.identity is None and run.model.identity is None
+    target = run.prepare(markets[3])
+    ft = finetune_run(run, target, 300, FinetuneConfig(epochs=2, progress=False))
+    rows = ft.identity_rows(target.domain)
+    assert ft.model.identity is not None and len(ft.identity) == target.n_items
+    assert sorted(rows.tolist()) == list(range(target.n_items))  # each target item, its own row
+    assert ft.identity.support.sum() == 300  # the fine-tuning instances' targets
+    assert float(ft.model.identity.detach().abs().sum()) > 0 or ft.epoch == 0  # learned (unless epoch 0 kept)
+    off = finetune_run(run, target, 300, FinetuneConfig(epochs=1, progress=False, target_identity=False))
+    assert off.identity is None and off.model.identity is None

@@ -38,16 +38,20 @@ log = logging.getLogger(__name__)
 
 def grow_model(model: PreRec, n_new_items: int, n_new_identities: int = 0) -> PreRec:
     """A copy of ``model`` with one more domain: D row and offsets of ``n_new_items`` items, and
-    ``n_new_identities`` more identity rows, all 0."""
+    ``n_new_identities`` more identity rows, all 0 (a model without an identity table gets one)."""
     cfg = copy.deepcopy(model.cfg)
     cfg.domain_items = [*cfg.domain_items, int(n_new_items)]
-    cfg.identity_items = cfg.identity_items + int(n_new_identities) if cfg.item_identity else 0
+    had_identity = model.identity is not None
+    cfg.identity_items = (cfg.identity_items if had_identity else 0) + int(n_new_identities)
+    cfg.item_identity = cfg.identity_items > 0
     new = PreRec(cfg).to(next(model.parameters()).device)
     state = model.state_dict()
     with torch.no_grad():
         for name, p in new.state_dict().items():
-            old = state[name]
-            if name in ("offsets", "domain", "identity", "identity_weight"):
+            old = state.get(name)
+            if old is None or (name in ("identity", "identity_weight") and not had_identity):
+                p.zero_()
+            elif name in ("offsets", "domain", "identity", "identity_weight"):
                 p.zero_()
                 p[: old.shape[0]] = old
             else:
@@ -55,19 +59,25 @@ def grow_model(model: PreRec, n_new_items: int, n_new_identities: int = 0) -> Pr
     return new
 
 
-def grow_identity(run: Run, target: PreparedDomain, inst: Instances) -> tuple[Identity | None, np.ndarray | None]:
+def grow_identity(run: Run, target: PreparedDomain, inst: Instances,
+                  target_identity: bool = True) -> tuple[Identity | None, np.ndarray | None]:
     """The run's identity vocabulary grown by the target's items it does not know, and the
     identity row of every target item: target items learn identity from the target's log (with
     the same prior), those the sources knew start from what the sources said. The support of
-    each row grows by the target items' interactions in the fine-tuning instances."""
+    each row grows by the target items' interactions in the fine-tuning instances. A run without
+    identity (its sources share no ids) gets a vocabulary of the target's items alone when
+    ``target_identity``: the target's log is then learned as an ID model would learn it."""
     rows = run.identity_rows(target.domain)
-    if rows is None:
+    if rows is None and not target_identity:
         return None, None
+    if rows is None:
+        rows = np.full(target.n_items, -1, dtype=np.int64)
     new = rows < 0
     space = target.domain.id_space or own_space(target.name)
     rows = rows.copy()
-    rows[new] = len(run.identity) + np.arange(int(new.sum()))
-    old = run.identity
+    old = run.identity if run.identity is not None else Identity(np.empty(0, dtype=object), np.empty(0, dtype=object),
+                                                                np.empty(0, dtype=np.int64))
+    rows[new] = len(old) + np.arange(int(new.sum()))
     grown = Identity(np.r_[old.spaces, np.full(int(new.sum()), space, dtype=object)],
                      np.r_[old.item_ids, np.asarray(target.domain.item_ids, dtype=object)[new]],
                      np.r_[old.support, np.zeros(int(new.sum()), np.int64)])
@@ -90,11 +100,12 @@ def _finetune_config(run: Run, ft: FinetuneConfig) -> TrainConfig:
     return cfg.validate()
 
 
-def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig) -> tuple[Run, Corpus]:
+def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig,
+               target_identity: bool = True) -> tuple[Run, Corpus]:
     """A new in-memory run that knows the target: one more domain (D and offsets at 0) and identity
     rows for the target items the run did not know; and the corpus of the target's instances."""
-    identity, rows = grow_identity(run, target, inst)
-    n_new = 0 if identity is None else len(identity) - len(run.identity)
+    identity, rows = grow_identity(run, target, inst, target_identity)
+    n_new = 0 if identity is None else len(identity) - (len(run.identity) if run.identity is not None else 0)
     model = grow_model(run.model, target.n_items, n_new)
     if identity is not None:
         model.set_identity_support(identity.support)
@@ -116,11 +127,11 @@ def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConf
 
 
 def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConfig,
-                log: Callable[[dict], None] | None) -> tuple[Run, float]:
+                log: Callable[[dict], None] | None, target_identity: bool = True) -> tuple[Run, float]:
     """One fine-tuning under ``cfg``; the validation metric of the weights it keeps. The
     pre-trained weights are validated first and kept unless an epoch beats them, so fine-tuning
     never ends below where it started (on the target's validation users)."""
-    new_run, corpus = _grown_run(run, target, inst, cfg)
+    new_run, corpus = _grown_run(run, target, inst, cfg, target_identity)
     model, device = new_run.model, new_run.device
     X = torch.from_numpy(np.ascontiguousarray(target.item_emb, dtype=np.float32)).to(device)
     vset = [ValidationSet.build(target, "in-domain", cfg.valid_max_instances, cfg.seed, cfg.model.max_history)]
@@ -155,7 +166,7 @@ def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainCon
         refit_metric = do_validate(-1)[0]
         new_run.transitions.fitted.update(valid_metric=refit_metric, valid_metric_pretrained_beta=metric,
                                           pretrained_beta=kept.beta)
-        log.info("transition head on %s: validation r-NDCG@K%% %.4f with the refit beta (%.3f), %.4f with the "
+        logging.getLogger(__name__).info("transition head on %s: validation r-NDCG@K%% %.4f with the refit beta (%.3f), %.4f with the "
                  "pre-trained one (%.3f); keeping the %s", target.name, refit_metric, new_run.transitions.beta,
                  metric, kept.beta, "refit" if refit_metric > metric else "pre-trained")
         if refit_metric > metric:
@@ -189,7 +200,7 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
         for lam in ft.lambda_identity_grid or [run.config.lambda_identity]:
             cfg = _finetune_config(run, ft)
             cfg.lr, cfg.lambda_identity = float(lr), float(lam)
-            new_run, metric = _train_once(run, target, inst, cfg, log)
+            new_run, metric = _train_once(run, target, inst, cfg, log, ft.target_identity)
             tried.append({"lr": lr, "lambda_identity": lam, "valid_metric": metric, "epoch": new_run.epoch})
             if best_run is None or metric > best_metric:
                 best_run, best_metric = new_run, metric
