@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# How results/B2 was produced on the 2-core CPU (commit 93e3a3b's code; the configs are b2.toml
-# with the model lists split so that the two parts ran side by side, one thread each).
+# How results/B2 was produced on the 2-core CPU.
+# Part 1 (code 15954c5): b2.toml without SASRec from scratch (every PreRec row over 3 training
+# seeds, fine-tuning and PreRec's incremental curve), one torch thread; 54.5 min.
+# Part 2: SASRec from scratch, from the earlier run of the same split (code 93e3a3b; its N = all
+# figure from the H200 run in results/archive), kept in part2-sasrec.toml / log-part-sasrec.txt.
+# Part 3 (if present): SASRec from scratch at N = 10,000 (part3-sasrec-10000.toml).
 set -euo pipefail
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-prerec experiment results/B2/part1-prerec.toml --data ../shared/data --out /tmp/b2-prerec --runs-dir /tmp/b2main/runs &
-prerec experiment results/B2/part2-sasrec.toml --data ../shared/data --out /tmp/b2-sasrec --runs-dir /tmp/b2main/runs &
-wait
-# SASRec from scratch on every training instance of each target (the main table's figure and
-# N = all of its curve) comes from the earlier H200 run (same split, same test instances: the
-# merge checks every row); on this CPU it would have taken several hours.
-python benchmarks/merge_results.py results/B2 /tmp/b2-prerec /tmp/b2-sasrec \
-    "results/archive/B2-cpu-preset-h200:sasrec-scratch"
+prerec experiment results/B2/part1-prerec.toml --data ../shared/data --out /tmp/b2 --runs-dir /tmp/b2-runs
+prerec experiment results/B2/part3-sasrec-10000.toml --data ../shared/data --out /tmp/b2s10k --runs-dir /tmp/b2-runs
+cp -r results/B2 /tmp/b2-old
+python benchmarks/merge_results.py --name B2 results/B2 /tmp/b2 /tmp/b2-old:sasrec-scratch /tmp/b2s10k:sasrec-scratch
