@@ -16,16 +16,7 @@ from prerec.run import load_run
 from prerec.training.finetune import finetune_run
 from prerec.training.loop import prior_decay
 from prerec.training.pretrain import pretrain
-from shared_data import first_users, shared
-
-
-@pytest.fixture(scope="module")
-def markets():
-    from prerec.data import load_domains
-
-    path = shared("online_retail", "online_retail_2010_2011.parquet")
-    found = {d.name: d for d in load_domains([f"online-retail:{path}#Germany,France,Spain,Belgium"])}
-    return [first_users(found[n], 80) for n in ("Germany", "France", "Spain", "Belgium")]
+from shared_data import shared
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from training_fixtures import *  # noqa: F403  (fixtures: markets)
 from training_fixtures import tiny_config
 
 from prerec.baselines.markov import MarkovBaseline
@@ -16,16 +17,6 @@ from prerec.run import load_run
 from prerec.training.pretrain import pretrain
 from prerec.training.transitions import fit_beta
 from prerec.transitions import TRANSITIONS_FILE, count_pairs, history_entries
-from shared_data import first_users, shared
-
-
-@pytest.fixture(scope="module")
-def markets():
-    from prerec.data import load_domains
-
-    path = shared("online_retail", "online_retail_2010_2011.parquet")
-    found = {d.name: d for d in load_domains([f"online-retail:{path}#Germany,France,Spain,Belgium"])}
-    return [first_users(found[n], 80) for n in ("Germany", "France", "Spain", "Belgium")]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,14 @@ def lastfm() -> Domain:
 
 
 @pytest.fixture(scope="session")
+def markets() -> list[Domain]:
+    """Four Online Retail countries (first 80 users each): they share stock codes (identity)."""
+    path = shared("online_retail", "online_retail_2010_2011.parquet")
+    found = {d.name: d for d in load_domains([f"online-retail:{path}#Germany,France,Spain,Belgium"])}
+    return [first_users(found[n], 80) for n in ("Germany", "France", "Spain", "Belgium")]
+
+
+@pytest.fixture(scope="session")
 def retail() -> list[Domain]:
     """Two small Online Retail markets with timestamps (popularity factors vary by day)."""
     path = shared("online_retail", "online_retail_2010_2011.parquet")
