@@ -96,7 +96,7 @@ class PreRecRecommender(Recommender):
     def __init__(self, run: Run, inference: str = "zero-shot", mc_draws: int = 16, mc_source: str = "empirical",
                  batch_size: int = 512, seed: int = MC_SEED, transitions: bool = True) -> None:
         self.run = run
-        self.transitions = run.transitions if transitions and run.identity is not None else None
+        self.transitions = run.transitions if transitions else None
         self.intervention = Intervention(run, inference, mc_draws, mc_source, seed)
         self.scorer = Scorer(run.model, self.intervention.draws)
         self.inference = inference
@@ -104,7 +104,7 @@ class PreRecRecommender(Recommender):
         self.name = MODEL_NAMES[inference]
         self._vectors: dict[str, torch.Tensor] = {}
         self._pop: dict[tuple[str, int | None], torch.Tensor] = {}
-        self._tables: dict[str, TransitionTable] = {}
+        self._tables: dict[str, TransitionTable | None] = {}
 
     def clear_cache(self) -> None:
         self._vectors.clear()
@@ -117,10 +117,7 @@ class PreRecRecommender(Recommender):
         if self.transitions is None:
             return None
         if target.name not in self._tables:
-            rows = self.intervention.identity_rows(target.domain)
-            if rows is None or not (rows >= 0).any():
-                return None
-            self._tables[target.name] = self.transitions.table(rows)
+            self._tables[target.name] = self.transitions.table(self.intervention.identity_rows(target.domain))
         return self._tables[target.name]
 
     def item_tensor(self, target: PreparedDomain) -> torch.Tensor:

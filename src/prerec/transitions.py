@@ -142,19 +142,28 @@ class TransitionHead:
     last: int = DEFAULT_LAST
     fitted: dict = field(default_factory=dict)  # how beta was chosen (written with the run)
 
-    def table(self, catalog_rows: np.ndarray) -> TransitionTable:
+    def table(self, catalog_rows: np.ndarray | None) -> TransitionTable | None:
+        """The counts over a catalog (each item's identity row, -1: none); ``None`` when no item of
+        the catalog has an identity (a domain that declares no shared key space)."""
+        if catalog_rows is None or not (np.asarray(catalog_rows) >= 0).any():
+            return None
         return catalog_table(self.codes, self.counts, self.n_identity, np.asarray(catalog_rows, np.int64))
+
+    def terms(self, table: TransitionTable, histories: np.ndarray,
+              lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, item, beta log(1 + T)) of every nonzero T_h(j)."""
+        rows, items, t = history_entries(table, histories, lengths, self.last)
+        return rows, items, self.beta * np.log1p(t)
 
     def add_to(self, scores: torch.Tensor, table: TransitionTable, histories: np.ndarray,
                lengths: np.ndarray) -> torch.Tensor:
         """scores += beta * log(1 + T), in place on a ``(b, n_items)`` tensor (and returned)."""
         if self.beta == 0.0:
             return scores
-        rows, items, t = history_entries(table, histories, lengths, self.last)
-        if len(t):
-            add = torch.from_numpy(self.beta * np.log1p(t)).to(scores.device, scores.dtype)
+        rows, items, add = self.terms(table, histories, lengths)
+        if len(add):
             scores.index_put_((torch.from_numpy(rows).to(scores.device), torch.from_numpy(items).to(scores.device)),
-                              add, accumulate=True)
+                              torch.from_numpy(add).to(scores.device, scores.dtype), accumulate=True)
         return scores
 
     def with_pairs(self, n_identity: int, prev: np.ndarray, nxt: np.ndarray) -> TransitionHead:

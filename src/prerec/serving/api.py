@@ -59,7 +59,7 @@ from prerec.serving.retrieval import Bonus, ItemVectors, PopularityTerm, Retriev
 from prerec.serving.store import Event, Store
 from prerec.serving.stores import open_store
 from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
-from prerec.transitions import TransitionTable, history_entries
+from prerec.transitions import TransitionTable
 
 log = logging.getLogger(__name__)
 
@@ -331,8 +331,8 @@ class Service(CatalogMutations, StoreFollower, Browse):
         if head is None or state.transitions is None:
             return None
         tails, lengths = catalog_tails(histories, cat.lookup, state.n_catalog, head.last)
-        rows, items, t = history_entries(state.transitions, tails, lengths, head.last)
-        return Bonus(rows, items, (head.beta * np.log1p(t)).astype(np.float32))
+        rows, items, values = head.terms(state.transitions, tails, lengths)
+        return Bonus(rows, items, values.astype(np.float32))
 
     # ---- mutations ----------------------------------------------------------------------------
 

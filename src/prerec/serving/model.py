@@ -72,7 +72,7 @@ class ServingModel:
         model = cls(Scorer(run.model, intervention.draws), embed, run.prepare, name=str(run_dir),
                     offset_rows=intervention.offset_rows, identity_rows=intervention.identity_rows)
         model.run = run
-        if run.identity is not None and run.transitions is not None and run.transitions.beta:
+        if run.transitions is not None and run.transitions.beta:  # beta 0: the head changes nothing
             model.transitions = run.transitions
         return model
 
@@ -105,10 +105,7 @@ class ServingModel:
         """The transition head's counts over ``domain``'s catalog (None: no head, or no shared ids)."""
         if self.transitions is None or self._identity_rows is None:
             return None
-        rows = self._identity_rows(domain)
-        if rows is None or not (rows >= 0).any():
-            return None
-        return self.transitions.table(rows)
+        return self.transitions.table(self._identity_rows(domain))
 
     def popularity_scores(self, index: PopularityIndex, day: int | None, n_items: int) -> PopularityScores:
         return self.scorer.popularity_scores(index, day, n_items)
