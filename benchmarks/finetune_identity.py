@@ -1,9 +1,11 @@
 """Fine-tune one pre-trained run on one target with and without target identity, at N = all.
 
     python benchmarks/finetune_identity.py RUN_DIR "NAME=FORMAT:PATH" [--n N]
+        [--target-identity both|on|off] [--lr-grid 1e-4,1e-3]
 
-Prints, for ``target_identity`` off and on, the epoch fine-tuning kept and its validation
-r-NDCG@1% on the target's validation users (the figure a choice may rest on), then the test
+Prints, for ``target_identity`` off and on, every learning rate tried with the validation
+r-NDCG@1% of the epoch it kept on the target's validation users (the figures a choice may rest
+on; with ``--lr-grid`` fine-tuning keeps the best of them), then the kept model's test
 Recall@1% and r-NDCG@1% (to report, not to choose). Used for docs/identity.md ("Fine-tuning where
 the sources share no ids").
 """
@@ -27,18 +29,22 @@ def main() -> None:
     ap.add_argument("run")
     ap.add_argument("target")
     ap.add_argument("--n", type=int, default=None, help="target training instances (default: all)")
+    ap.add_argument("--target-identity", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--lr-grid", default="", help="learning rates to choose from on validation users, e.g. 1e-4,1e-3")
     args = ap.parse_args()
+    grid = [float(x) for x in args.lr_grid.split(",") if x]
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.target_identity]
     run = load_run(args.run)
     target = run.prepare(load_domain(args.target))
-    print("| target_identity | epoch kept | validation r-NDCG@1% | test Recall@1% | test r-NDCG@1% | seconds |")
-    print("|---|---|---|---|---|---|")
-    for on in (False, True):
+    print("| target_identity | tried: lr (epoch kept) validation r-NDCG@1% | test Recall@1% | test r-NDCG@1% | "
+          "seconds |\n|---|---|---|---|---|")
+    for on in modes:
         t0 = time.perf_counter()
-        ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on))
+        ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on, lr_grid=grid))
         r = evaluate_model(PreRecRecommender(ft, "in-domain"), target, EvalConfig(split="test", progress=False))
         m = instance_metrics(r.n_higher, r.n_tied, r.n_items, 0.01)
-        valid = ft.selection["tried"][0]["valid_metric"]
-        print(f"| {on} | {ft.epoch} | {valid:.4f} | {m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f} | "
+        tried = ", ".join(f"{t['lr']:g} ({t['epoch']}) {t['valid_metric']:.4f}" for t in ft.selection["tried"])
+        print(f"| {on} | {tried} | {m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f} | "
               f"{time.perf_counter() - t0:.0f} |", flush=True)
 
 

@@ -10,7 +10,8 @@ score it (as a new domain's never do).
 
 beta maximises the full-ranking log-likelihood of the next item, fitted jointly with a
 temperature on PreRec's score (softmax(alpha s + beta' f); ranking uses beta = beta' / alpha),
-since the pre-trained logits are not calibrated against a new term. A fitted beta below 0 is set
+since the pre-trained logits are not calibrated against a new term (without it the fit gives a
+beta well below the held-out ranking's best: docs/identity.md). A fitted beta below 0 is set
 to 0 (the head then changes nothing) and said so.
 """
 
