@@ -167,5 +167,24 @@ def test_finetuning_a_run_without_identity_gives_target_items_identity(markets, 
     assert sorted(rows.tolist()) == list(range(target.n_items))  # each target item, its own row
     assert ft.identity.support.sum() == 300  # the fine-tuning instances' targets
     assert float(ft.model.identity.detach().abs().sum()) > 0 or ft.epoch == 0  # learned (unless epoch 0 kept)
+    # and a transition head of the target's own fine-tuning pairs, each counted once, beta refitted
+    head = ft.transitions
+    assert head is not None and head.n_identity == target.n_items
+    inst = make_instances(target.split.train).first(300)
+    pairs = rows[inst.sequences.items[inst.flat - 1]] * head.n_identity + rows[inst.targets]
+    codes, counts = np.unique(pairs, return_counts=True)
+    np.testing.assert_array_equal(head.codes, codes)
+    np.testing.assert_array_equal(head.counts, counts)
+    assert head.fitted["on"] == [target.name] and head.fitted["inference"] == "in-domain"
+    assert (head.beta > 0) == (head.fitted.get("kept") != "pre-trained beta")
     off = finetune_run(run, target, 300, FinetuneConfig(epochs=1, progress=False, target_identity=False))
-    assert off.identity is None and off.model.identity is None
+    assert off.identity is None and off.model.identity is None and off.transitions is None
+
+
+def test_finetuning_a_run_without_identity_and_head_switched_off(markets, tmp_path):
+    from prerec.config import FinetuneConfig
+    from prerec.training.finetune import finetune_run
+
+    run = pretrain(markets[:2], tiny_config(epochs=1, transition_head=False), tmp_path / "text")
+    ft = finetune_run(run, run.prepare(markets[3]), 300, FinetuneConfig(epochs=1, progress=False))
+    assert ft.model.identity is not None and ft.transitions is None

@@ -32,6 +32,7 @@ from prerec.training.loop import BestEpoch, Hooks, TrainState, make_optimizer, t
 from prerec.training.pretrain import score_function
 from prerec.training.transitions import refit_beta
 from prerec.training.validation import ValidationSet, validate
+from prerec.transitions import TransitionHead
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,11 @@ def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConf
                                         target.n_items, k, len(inst))]
     item_ids = {**run.item_ids, target.name: target.domain.item_ids}
     transitions = None
-    if run.transitions is not None and rows is not None:  # + the target's own transitions, in the grown vocabulary
-        transitions = run.transitions.with_pairs(len(identity), rows[inst.sequences.items[inst.flat - 1]],
-                                                 rows[inst.targets])
+    if rows is not None and (run.transitions is not None or cfg.transition_head):
+        # + the target's own transitions, in the grown vocabulary; a run without a head (no shared
+        # ids among its sources) starts one from the target's log alone, beta 0 until refitted
+        head = run.transitions or TransitionHead(np.empty(0, np.int64), np.empty(0), 0)
+        transitions = head.with_pairs(len(identity), rows[inst.sequences.items[inst.flat - 1]], rows[inst.targets])
     return Run(cfg, model, run.encoder_spec, run.encoder_identity, sources, item_ids, run.postprocess_state,
                None, [], identity=identity, transitions=transitions), corpus
 
