@@ -8,7 +8,9 @@ split, same test instances), and be put back together here:
 
 ``:MODELS`` takes only those models' figures from a part (e.g. SASRec from an earlier run on
 another machine: it does not depend on pre-training). A model's incremental curve may come in
-pieces from several parts (different N; the same N twice is refused). Parts named differently
+pieces from several parts (different N, or one N for different targets: a later part may have run
+only some of the first part's folds; a target's point twice is refused; each point's mean is taken
+again over the targets it has). Parts named differently
 (e.g. a zero-shot part and a curve part of one benchmark) are merged only under ``--name NAME``,
 the merged benchmark's name; folds, targets and test instances must still agree. Writes ``OUT/results.json``,
 ``table.md``, ``incremental.png`` and ``instances.parquet`` as ``prerec experiment`` would.
@@ -45,16 +47,43 @@ def only(result: dict, models: set[str]) -> dict:
     return out
 
 
+def _same_or_subset(key: str, first: object, other: object) -> bool:
+    """A later part may have run only some of the first part's folds (the same folds, targets and
+    training sizes, fewer of them): e.g. a curve point finished for the targets a stopped run missed."""
+    if other == first:
+        return True
+    if key == "folds":
+        return all(f in first for f in other)
+    if key in ("n_train_instances",):
+        return all(first.get(t) == n for t, n in other.items())
+    if key == "targets":
+        return set(other) <= set(first)
+    return False
+
+
+def mean_row(per_target: dict) -> dict:
+    """The curve point's mean over its targets, as ``Results.summary`` computes it: unweighted over
+    targets with instances, ``instances`` their total."""
+    means: dict = {}
+    models = dict.fromkeys(m for t, ms in per_target.items() if t != "mean" for m in ms)
+    for m in models:
+        rows = [ms[m] for t, ms in per_target.items() if t != "mean" and m in ms and ms[m].get("instances", 0) > 0]
+        keys = [k for k in (rows[0] if rows else {}) if k != "instances"]
+        means[m] = {**{k: float(sum(r[k] for r in rows) / len(rows)) for k in keys},
+                    "instances": int(sum(r["instances"] for r in rows))}
+    return means
+
+
 def merge(parts: list[dict], name: str | None = None) -> dict:
     first = parts[0]
     for p in parts[1:]:
         for key in SAME:
             if key == "benchmark" and name is not None:
                 continue
-            if p[key] != first[key]:
+            if not _same_or_subset(key, first[key], p[key]):
                 raise SystemExit(f"parts differ in {key!r}")
         for key in SAME_CONFIG:
-            if p["config"].get(key) != first["config"].get(key):
+            if not _same_or_subset(key, first["config"].get(key), p["config"].get(key)):
                 raise SystemExit(f"parts differ in config key {key!r}")
     out = json.loads(json.dumps(first))
     out["complete"] = all(p["complete"] for p in parts)
@@ -74,12 +103,18 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     if name is not None:
         out["benchmark"] = name
     out["incremental"] = {}
-    for p in parts:
+    for p in parts:  # a point (model, N) may come from several parts, each for other targets
         for m, c in p["incremental"].items():
-            dup = set(out["incremental"].setdefault(m, {})) & set(c)
-            if dup:
-                raise SystemExit(f"incremental/{m}: N = {', '.join(sorted(dup))} reported by two parts")
-            out["incremental"][m].update(c)
+            curve = out["incremental"].setdefault(m, {})
+            for n, per_target in c.items():
+                point = curve.setdefault(n, {})
+                dup = (set(point) & set(per_target)) - {"mean"}
+                if dup:
+                    raise SystemExit(f"incremental/{m}: N = {n} reported by two parts (for {', '.join(sorted(dup))})")
+                point.update({t: v for t, v in per_target.items() if t != "mean"})
+    for c in out["incremental"].values():
+        for point in c.values():
+            point["mean"] = mean_row(point)
     out["incremental"] = {m: c for m, c in out["incremental"].items() if c}
     # as prerec experiment does: N = all of a curve is the main table's model, when a part has it
     if "all" in out["config"].get("incremental", []):
@@ -91,7 +126,8 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     targets, cfg = out["config"]["targets"], out["config"]
     out["complete"] = out["complete"] or (
         all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"])
-        and all(str(n) in out["incremental"].get(m, {}) for m in cfg["incremental_models"] for n in cfg["incremental"]))
+        and all(t in out["incremental"].get(m, {}).get(str(n), {}) for m in cfg["incremental_models"]
+                for n in cfg["incremental"] for t in targets))
     out["pretraining"] = {k: v for p in parts for k, v in p["pretraining"].items()}
     out["seconds"] = {f"part{i}/{k}": v for i, p in enumerate(parts) for k, v in p["seconds"].items()}
     if all("total" in p["seconds"] for p in parts):
@@ -130,9 +166,9 @@ def main() -> int:
             continue
         one = f[f["model"] == f["model"].iloc[0]]
         k = set(zip(one["domain"], one["user_id"].astype(str), one["position"], one["item_id"].astype(str)))
-        if keys is not None and k != keys:
+        if keys is not None and k != {x for x in keys if x[0] in {y[0] for y in k}}:  # on the domains it ranked
             raise SystemExit(f"{d}: its test instances differ from the first part's")
-        keys = k
+        keys = keys if keys is not None else k
     pd.concat(frames, ignore_index=True).to_parquet(out / "instances.parquet", index=False)
     note = "\n".join(f"- part {i + 1}: `{m['dir']}`, models: {m['models'] if m['models'] == 'all' else ', '.join(m['models'])}"
                      for i, m in enumerate(result["merged_from"]))

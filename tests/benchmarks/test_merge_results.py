@@ -43,3 +43,33 @@ def test_incomplete_stays_incomplete():
     a = part("B1", ["prerec", "sasrec-scratch"], {"sasrec-scratch": ["0"]})
     a["complete"] = False  # N = 10 is missing and no part has it
     assert not mr.merge([a, part("B1", [], {"sasrec-scratch": []})])["complete"]
+
+
+def test_one_curve_point_from_parts_that_ran_different_folds():
+    """SASRec at N = 10000 stopped after two of four folds; a later part ran the other two."""
+    def folds_part(targets: list[str], figs: dict[str, float]) -> dict:
+        p = part("B2", [], {"sasrec-scratch": []})
+        p["folds"] = [{"name": t, "targets": [t]} for t in targets]
+        p["n_train_instances"] = {t: 9 for t in targets}
+        p["config"]["targets"] = targets
+        p["config"]["incremental"] = [10000]
+        p["incremental"] = {"sasrec-scratch": {"10000": {
+            **{t: {"sasrec-scratch": {"recall@k%": figs[t], "instances": 10}} for t in targets},
+            "mean": {"sasrec-scratch": {"recall@k%": -1.0, "instances": 0}}}}}  # the part's own mean
+        return p
+
+    full = folds_part(["a", "b", "c", "d"], {"a": 0.1, "b": 0.2, "c": 0, "d": 0})
+    full["incremental"]["sasrec-scratch"]["10000"] = {t: full["incremental"]["sasrec-scratch"]["10000"][t]
+                                                       for t in ("a", "b")}
+    full["complete"] = False
+    rest = folds_part(["c", "d"], {"c": 0.4, "d": 0.5})
+    out = mr.merge([full, rest])
+    point = out["incremental"]["sasrec-scratch"]["10000"]
+    assert set(point) == {"a", "b", "c", "d", "mean"}
+    assert point["mean"]["sasrec-scratch"] == {"recall@k%": pytest.approx(0.3), "instances": 40}
+    assert out["complete"]
+    with pytest.raises(SystemExit, match="for c"):
+        mr.merge([full, rest, folds_part(["c"], {"c": 0.9})])
+    other = folds_part(["e"], {"e": 0.1})
+    with pytest.raises(SystemExit, match="folds"):
+        mr.merge([full, other])
