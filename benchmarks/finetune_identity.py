@@ -5,7 +5,9 @@
 
 Prints, for ``target_identity`` off and on, every learning rate tried with the validation
 r-NDCG@1% of the epoch it kept on the target's validation users (the figures a choice may rest
-on; with ``--lr-grid`` fine-tuning keeps the best of them), then the kept model's test
+on; with ``--lr-grid`` fine-tuning keeps the best of them), the kept model's transition head
+(its beta refitted on the target's validation users, and their r-NDCG@1% with the pre-trained
+beta and with the refit one; "none" without target identity), then the kept model's test
 Recall@1% and r-NDCG@1% (to report, not to choose). Used for docs/identity.md ("Fine-tuning where
 the sources share no ids").
 """
@@ -36,15 +38,20 @@ def main() -> None:
     modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.target_identity]
     run = load_run(args.run)
     target = run.prepare(load_domain(args.target))
-    print("| target_identity | tried: lr (epoch kept) validation r-NDCG@1% | test Recall@1% | test r-NDCG@1% | "
-          "seconds |\n|---|---|---|---|---|")
+    print("| target_identity | tried: lr (epoch kept) validation r-NDCG@1% | transition head: beta, validation "
+          "r-NDCG@1% pre-trained beta -> refit | test Recall@1% | test r-NDCG@1% | seconds |\n|---|---|---|---|---|---|")
     for on in modes:
         t0 = time.perf_counter()
         ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on, lr_grid=grid))
         r = evaluate_model(PreRecRecommender(ft, "in-domain"), target, EvalConfig(split="test", progress=False))
         m = instance_metrics(r.n_higher, r.n_tied, r.n_items, 0.01)
         tried = ", ".join(f"{t['lr']:g} ({t['epoch']}) {t['valid_metric']:.4f}" for t in ft.selection["tried"])
-        print(f"| {on} | {tried} | {m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f} | "
+        head = "none"
+        if ft.transitions is not None and "valid_metric" in ft.transitions.fitted:
+            f = ft.transitions.fitted
+            head = (f"{ft.transitions.beta:.3f} ({f.get('kept', 'refit')}), {f['valid_metric_pretrained_beta']:.4f} -> "
+                    f"{f['valid_metric']:.4f}")
+        print(f"| {on} | {tried} | {head} | {m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f} | "
               f"{time.perf_counter() - t0:.0f} |", flush=True)
 
 
