@@ -7,7 +7,9 @@ split, same test instances), and be put back together here:
     python benchmarks/merge_results.py [--name NAME] OUT PART_DIR[:MODEL,MODEL] [PART_DIR[:MODELS] ...]
 
 ``:MODELS`` takes only those models' figures from a part (e.g. SASRec from an earlier run on
-another machine: it does not depend on pre-training). A model's incremental curve may come in
+another machine: it does not depend on pre-training); ``NAME/table`` takes a model's main-table
+row without its curve, ``NAME/curve`` its curve without the row (e.g. a curve re-run with newer
+code beside the zero-shot rows of the first part). A model's incremental curve may come in
 pieces from several parts (different N, or one N for different targets: a later part may have run
 only some of the first part's folds; a target's point twice is refused; each point's mean is taken
 again over the targets it has). Parts named differently
@@ -30,20 +32,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from prerec.evaluation.plots import plot_incremental
 from prerec.evaluation.report import markdown_report
+from prerec.registry import MODELS
 
 SAME = ("benchmark", "folds", "n_train_instances")
 SAME_CONFIG = ("ratio", "ks", "seed", "encoder", "targets", "protocol", "max_instances")
 
 
-def only(result: dict, models: set[str]) -> dict:
-    """The part restricted to ``models`` (main table, unseen subset and curve)."""
+def parse_pick(models: str) -> tuple[set[str], set[str]]:
+    """``a,b/table,c/curve``: the models whose main-table rows and whose curves a part gives
+    (``NAME``: both; ``NAME/table``: its row only; ``NAME/curve``: its curve only)."""
+    table, curve = set(), set()
+    for item in models.split(","):
+        name, _, what = item.partition("/")
+        if what not in ("", "table", "curve"):
+            raise SystemExit(f"{item!r}: expected NAME, NAME/table or NAME/curve")
+        if what in ("", "table"):
+            table.add(name)
+        if what in ("", "curve"):
+            curve.add(name)
+    return table, curve
+
+
+def only(result: dict, models: set[str], curve_models: set[str] | None = None) -> dict:
+    """The part restricted to ``models`` (main table and unseen subset) and ``curve_models`` (its
+    incremental curves; default: the same models). Pre-training records are kept: the first part's
+    are the merged benchmark's."""
+    curve_models = models if curve_models is None else curve_models
     out = dict(result)
     for section in ("results", "unseen"):
         out[section] = {t: {m: v for m, v in ms.items() if m in models} for t, ms in result[section].items()}
-    out["incremental"] = {m: c for m, c in result["incremental"].items() if m in models}
-    out["pretraining"] = {}
+    out["incremental"] = {m: c for m, c in result["incremental"].items() if m in curve_models}
     out["config"] = {**result["config"], "models": [m for m in result["config"]["models"] if m in models],
-                     "incremental_models": [m for m in result["config"]["incremental_models"] if m in models]}
+                     "incremental_models": [m for m in result["config"]["incremental_models"] if m in curve_models]}
     return out
 
 
@@ -116,11 +136,13 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
         for point in c.values():
             point["mean"] = mean_row(point)
     out["incremental"] = {m: c for m, c in out["incremental"].items() if c}
-    # as prerec experiment does: N = all of a curve is the main table's model, when a part has it
+    # as prerec experiment does: N = all of a curve is the main table's model that equals it (the
+    # registry's same_as: prerec-finetuned for prerec's curve), when a part has it
     if "all" in out["config"].get("incremental", []):
         for m, c in out["incremental"].items():
-            if "all" not in c and all(m in models for models in out["results"].values()):
-                c["all"] = {t: {m: models[m]} for t, models in out["results"].items()}
+            row = dict(MODELS[m].same_as).get("all") if m in MODELS else None
+            if "all" not in c and row is not None and all(row in models for models in out["results"].values()):
+                c["all"] = {t: {m: models[row]} for t, models in out["results"].items()}
     # complete when every part was, or when together they hold every row and every curve point
     # (a part stopped during its curve may be completed by a part that ran the missing points)
     targets, cfg = out["config"]["targets"], out["config"]
@@ -128,7 +150,10 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
         all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"])
         and all(t in out["incremental"].get(m, {}).get(str(n), {}) for m in cfg["incremental_models"]
                 for n in cfg["incremental"] for t in targets))
-    out["pretraining"] = {k: v for p in parts for k, v in p["pretraining"].items()}
+    out["pretraining"] = {}
+    for p in parts:  # a run reused by a later part keeps the record of the part that trained it
+        for k, v in p["pretraining"].items():
+            out["pretraining"].setdefault(k, v)
     out["seconds"] = {f"part{i}/{k}": v for i, p in enumerate(parts) for k, v in p["seconds"].items()}
     if all("total" in p["seconds"] for p in parts):
         out["seconds"]["total"] = max(p["seconds"]["total"] for p in parts)  # the parts ran side by side
@@ -143,17 +168,20 @@ def main() -> int:
     if len(argv) < 2:
         raise SystemExit(__doc__)
     out, args = Path(argv[0]), argv[1:]
-    dirs, picks, parts = [], [], []
+    dirs, picks, parts, asked = [], [], [], []
     for a in args:
         d, _, models = a.partition(":")
         part = json.loads((Path(d) / "results.json").read_text())
+        table = None
         if models:
-            part = only(part, set(models.split(",")))
+            table, curve = parse_pick(models)
+            part = only(part, table, curve)
         dirs.append(Path(d))
-        picks.append(set(models.split(",")) if models else None)
+        picks.append(table)
+        asked.append(models.split(",") if models else "all")
         parts.append(part)
     result = merge(parts, name)
-    result["merged_from"] = [{"dir": str(d), "models": sorted(p) if p else "all"} for d, p in zip(dirs, picks)]
+    result["merged_from"] = [{"dir": str(d), "models": m} for d, m in zip(dirs, asked)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     # a part with curve points only (no main-table row) may have no instances file

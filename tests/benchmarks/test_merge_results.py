@@ -73,3 +73,25 @@ def test_one_curve_point_from_parts_that_ran_different_folds():
     other = folds_part(["e"], {"e": 0.1})
     with pytest.raises(SystemExit, match="folds"):
         mr.merge([full, other])
+
+
+def test_a_models_row_and_curve_from_different_parts():
+    old = part("B2", ["prerec", "prerec-finetuned"], {"prerec": ["0", "10"]})
+    old["pretraining"] = {"f-prerec": {"seconds": 100.0}}
+    new = part("B2", ["prerec-finetuned"], {"prerec": ["0", "10"]})
+    new["pretraining"] = {"f-prerec": {"seconds": None}}  # the run reused
+    new["results"]["x"]["prerec-finetuned"] = {"recall@k%": 0.5, "rndcg@k%": 0.2, "instances": 5}
+    with pytest.raises(SystemExit, match="reported by two parts"):
+        mr.merge([old, new])
+    table, curve = mr.parse_pick("prerec/table")
+    a = mr.only(old, table, curve)
+    table, curve = mr.parse_pick("prerec-finetuned,prerec/curve")
+    b = mr.only(new, table, curve)
+    out = mr.merge([a, b])
+    assert out["results"]["x"]["prerec-finetuned"]["recall@k%"] == 0.5
+    assert set(out["results"]["x"]) == {"prerec", "prerec-finetuned"}
+    # N = all of PreRec's curve: the fine-tuned row (registry same_as), here the new part's
+    assert out["incremental"]["prerec"]["all"]["x"]["prerec"]["recall@k%"] == 0.5
+    assert out["pretraining"]["f-prerec"]["seconds"] == 100.0  # the record of the part that trained it
+    with pytest.raises(SystemExit, match="NAME/table"):
+        mr.parse_pick("prerec/rows")
