@@ -107,8 +107,8 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
                 raise SystemExit(f"parts differ in config key {key!r}")
     out = json.loads(json.dumps(first))
     out["complete"] = all(p["complete"] for p in parts)
-    out["config"]["models"] = [m for p in parts for m in p["config"]["models"]]
-    out["config"]["incremental_models"] = [m for p in parts for m in p["config"]["incremental_models"]]
+    out["config"]["models"] = list(dict.fromkeys(m for p in parts for m in p["config"]["models"]))
+    out["config"]["incremental_models"] = list(dict.fromkeys(m for p in parts for m in p["config"]["incremental_models"]))
     out["config"]["incremental"] = list(dict.fromkeys(n for p in parts for n in p["config"].get("incremental", [])))
     out["parts"] = [p["config"] for p in parts]
     for section in ("results", "unseen"):
@@ -135,7 +135,12 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     for c in out["incremental"].values():
         for point in c.values():
             point["mean"] = mean_row(point)
-    out["incremental"] = {m: c for m, c in out["incremental"].items() if c}
+    def n_order(n: object) -> float:
+        return float("inf") if str(n) == "all" else float(n)
+
+    out["config"]["incremental"] = sorted(out["config"]["incremental"], key=n_order)
+    out["incremental"] = {m: dict(sorted(c.items(), key=lambda kv: n_order(kv[0])))
+                          for m, c in out["incremental"].items() if c}
     # as prerec experiment does: N = all of a curve is the main table's model that equals it (the
     # registry's same_as: prerec-finetuned for prerec's curve), when a part has it
     if "all" in out["config"].get("incremental", []):
@@ -146,8 +151,9 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     # complete when every part was, or when together they hold every row and every curve point
     # (a part stopped during its curve may be completed by a part that ran the missing points)
     targets, cfg = out["config"]["targets"], out["config"]
+    na = set(out.get("not_applicable", {}))  # id-based rows a fold reports as n/a
     out["complete"] = out["complete"] or (
-        all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"])
+        all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"] if m not in na)
         and all(t in out["incremental"].get(m, {}).get(str(n), {}) for m in cfg["incremental_models"]
                 for n in cfg["incremental"] for t in targets))
     out["pretraining"] = {}
@@ -194,7 +200,8 @@ def main() -> int:
             continue
         one = f[f["model"] == f["model"].iloc[0]]
         k = set(zip(one["domain"], one["user_id"].astype(str), one["position"], one["item_id"].astype(str)))
-        if keys is not None and k != {x for x in keys if x[0] in {y[0] for y in k}}:  # on the domains it ranked
+        ranked = {x[0] for x in k}
+        if keys is not None and k != {x for x in keys if x[0] in ranked}:  # on the domains it ranked
             raise SystemExit(f"{d}: its test instances differ from the first part's")
         keys = keys if keys is not None else k
     pd.concat(frames, ignore_index=True).to_parquet(out / "instances.parquet", index=False)

@@ -34,7 +34,7 @@ def test_curve_pieces_and_names():
     a["config"]["incremental"] = [0, 10, 10000, "all"]
     out = mr.merge([a, b], name="B1")
     assert out["benchmark"] == "B1" and out["complete"]
-    assert set(out["incremental"]["sasrec-scratch"]) == {"0", "10", "10000", "all"}  # all: the main row
+    assert list(out["incremental"]["sasrec-scratch"]) == ["0", "10", "10000", "all"]  # in order; all: the main row
     with pytest.raises(SystemExit, match="N = 10 reported by two parts"):
         mr.merge([a, part("B1", [], {"sasrec-scratch": ["10"]})], name="B1")
 
@@ -62,6 +62,8 @@ def test_one_curve_point_from_parts_that_ran_different_folds():
     full["incremental"]["sasrec-scratch"]["10000"] = {t: full["incremental"]["sasrec-scratch"]["10000"][t]
                                                        for t in ("a", "b")}
     full["complete"] = False
+    full["config"]["models"] = ["markov"]  # n/a on every fold (no shared ids): no row, still complete
+    full["not_applicable"] = {"markov": "identity: no source domain declares a shared item key space"}
     rest = folds_part(["c", "d"], {"c": 0.4, "d": 0.5})
     out = mr.merge([full, rest])
     point = out["incremental"]["sasrec-scratch"]["10000"]
