@@ -1,7 +1,8 @@
 """Fine-tune one pre-trained run on one target with and without target identity, at N = all.
 
     python benchmarks/finetune_identity.py RUN_DIR "NAME=FORMAT:PATH" [--n N]
-        [--target-identity both|on|off] [--lr-grid 1e-4,1e-3]
+        [--target-identity both|on|off] [--lr-grid 1e-4,1e-3] [--epochs E] [--lambda-identity L]
+        [--identity-shrinkage K] [--n-negatives M]
 
 Prints, for ``target_identity`` off and on, every learning rate tried with the validation
 r-NDCG@1% of the epoch it kept on the target's validation users (the figures a choice may rest
@@ -33,7 +34,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None, help="target training instances (default: all)")
     ap.add_argument("--target-identity", choices=("both", "on", "off"), default="both")
     ap.add_argument("--lr-grid", default="", help="learning rates to choose from on validation users, e.g. 1e-4,1e-3")
+    ap.add_argument("--epochs", type=int, default=None, help="most fine-tuning epochs (default: FinetuneConfig's)")
+    ap.add_argument("--lambda-identity", type=float, default=None, help="identity prior (default: the run's)")
+    ap.add_argument("--identity-shrinkage", type=float, default=None, help="kappa (default: the run's)")
+    ap.add_argument("--n-negatives", type=int, default=None, help="negatives per instance (default: the run's)")
     args = ap.parse_args()
+    extra = {k: v for k, v in (("epochs", args.epochs), ("identity_shrinkage", args.identity_shrinkage),
+                               ("n_negatives", args.n_negatives)) if v is not None}
+    if args.lambda_identity is not None:
+        extra["lambda_identity_grid"] = [args.lambda_identity]
     grid = [float(x) for x in args.lr_grid.split(",") if x]
     modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.target_identity]
     run = load_run(args.run)
@@ -42,7 +51,7 @@ def main() -> None:
           "r-NDCG@1% pre-trained beta -> refit | test Recall@1% | test r-NDCG@1% | seconds |\n|---|---|---|---|---|---|")
     for on in modes:
         t0 = time.perf_counter()
-        ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on, lr_grid=grid))
+        ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on, lr_grid=grid, **extra))
         r = evaluate_model(PreRecRecommender(ft, "in-domain"), target, EvalConfig(split="test", progress=False))
         m = instance_metrics(r.n_higher, r.n_tied, r.n_items, 0.01)
         tried = ", ".join(f"{t['lr']:g} ({t['epoch']}) {t['valid_metric']:.4f}" for t in ft.selection["tried"])

@@ -139,6 +139,8 @@ class FinetuneConfig:
     batch_size: int | None = None  # None: the run's
     batch_layout: str | None = None  # None: the run's
     valid_max_instances: int | None = None  # None: the run's
+    n_negatives: int | None = None  # None: the run's (sampled softmax negatives per instance)
+    identity_shrinkage: float | None = None  # None: the run's kappa (an item seen kappa times carries half its identity)
     progress: bool = False
 
     @classmethod

@@ -181,6 +181,20 @@ def test_finetuning_a_run_without_identity_gives_target_items_identity(markets, 
     assert off.identity is None and off.model.identity is None and off.transitions is None
 
 
+def test_finetuning_sets_its_own_negatives_and_identity_shrinkage(markets, tmp_path):
+    from prerec.config import FinetuneConfig
+    from prerec.training.finetune import finetune_run
+
+    run = pretrain(markets[:2], tiny_config(epochs=1), tmp_path / "text")
+    target = run.prepare(markets[3])
+    ft = finetune_run(run, target, 300, FinetuneConfig(epochs=1, progress=False, n_negatives=7,
+                                                       identity_shrinkage=0.5))
+    assert ft.config.n_negatives == 7 and run.config.n_negatives != 7
+    n = torch.as_tensor(ft.identity.support, dtype=torch.float32)
+    torch.testing.assert_close(ft.model.identity_weight, n / (n + 0.5))  # w = n / (n + kappa)
+    assert run.model.cfg.identity_shrinkage == 10.0  # the pre-trained run is untouched
+
+
 def test_finetuning_a_run_without_identity_and_head_switched_off(markets, tmp_path):
     from prerec.config import FinetuneConfig
     from prerec.training.finetune import finetune_run

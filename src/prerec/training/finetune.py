@@ -98,6 +98,12 @@ def _finetune_config(run: Run, ft: FinetuneConfig) -> TrainConfig:
         cfg.batch_layout = ft.batch_layout
     if ft.valid_max_instances is not None:
         cfg.valid_max_instances = ft.valid_max_instances
+    if ft.n_negatives is not None:
+        cfg.n_negatives = ft.n_negatives
+    if ft.identity_shrinkage is not None:
+        if not ft.identity_shrinkage > 0:
+            raise PrerecError(f"[finetune] identity_shrinkage: must be > 0, got {ft.identity_shrinkage}")
+        cfg.model.identity_shrinkage = float(ft.identity_shrinkage)
     return cfg.validate()
 
 
@@ -108,6 +114,7 @@ def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConf
     identity, rows = grow_identity(run, target, inst, target_identity)
     n_new = 0 if identity is None else len(identity) - (len(run.identity) if run.identity is not None else 0)
     model = grow_model(run.model, target.n_items, n_new)
+    model.cfg.identity_shrinkage = cfg.model.identity_shrinkage  # kappa of the fine-tuning (FinetuneConfig)
     if identity is not None:
         model.set_identity_support(identity.support)
     k = model.cfg.n_domains - 1
