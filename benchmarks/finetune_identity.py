@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--lambda-identity", type=float, default=None, help="identity prior (default: the run's)")
     ap.add_argument("--identity-shrinkage", type=float, default=None, help="kappa (default: the run's)")
     ap.add_argument("--n-negatives", type=int, default=None, help="negatives per instance (default: the run's)")
+    ap.add_argument("--no-test", action="store_true", help="validation figures only (for settings not yet chosen)")
     args = ap.parse_args()
     extra = {k: v for k, v in (("epochs", args.epochs), ("identity_shrinkage", args.identity_shrinkage),
                                ("n_negatives", args.n_negatives)) if v is not None}
@@ -52,15 +53,18 @@ def main() -> None:
     for on in modes:
         t0 = time.perf_counter()
         ft = finetune_run(run, target, args.n, FinetuneConfig(target_identity=on, lr_grid=grid, **extra))
-        r = evaluate_model(PreRecRecommender(ft, "in-domain"), target, EvalConfig(split="test", progress=False))
-        m = instance_metrics(r.n_higher, r.n_tied, r.n_items, 0.01)
+        test = "- | -"
+        if not args.no_test:
+            r = evaluate_model(PreRecRecommender(ft, "in-domain"), target, EvalConfig(split="test", progress=False))
+            m = instance_metrics(r.n_higher, r.n_tied, r.n_items, 0.01)
+            test = f"{m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f}"
         tried = ", ".join(f"{t['lr']:g} ({t['epoch']}) {t['valid_metric']:.4f}" for t in ft.selection["tried"])
         head = "none"
         if ft.transitions is not None and "valid_metric" in ft.transitions.fitted:
             f = ft.transitions.fitted
             head = (f"{ft.transitions.beta:.3f} ({f.get('kept', 'refit')}), {f['valid_metric_pretrained_beta']:.4f} -> "
                     f"{f['valid_metric']:.4f}")
-        print(f"| {on} | {tried} | {head} | {m['recall@k%'].mean():.4f} | {m['rndcg@k%'].mean():.4f} | "
+        print(f"| {on} | {tried} | {head} | {test} | "
               f"{time.perf_counter() - t0:.0f} |", flush=True)
 
 
