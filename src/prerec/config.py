@@ -141,7 +141,13 @@ class FinetuneConfig:
     valid_max_instances: int | None = None  # None: the run's
     n_negatives: int | None = None  # None: the run's (sampled softmax negatives per instance)
     identity_shrinkage: float | None = None  # None: the run's kappa (an item seen kappa times carries half its identity)
+    # several whole settings, each tried (with the grids above) and chosen on target validation
+    # users: a table of FinetuneConfig keys (and lambda_identity) that replace this config's
+    variants: list[dict] = field(default_factory=list)
     progress: bool = False
+
+    VARIANT_KEYS = ("lr", "epochs", "patience", "lr_grid", "lambda_identity_grid", "lambda_identity",
+                    "batch_size", "n_negatives", "identity_shrinkage")
 
     @classmethod
     def from_dict(cls, d: dict, *, where: str = "[finetune]") -> FinetuneConfig:
@@ -149,7 +155,28 @@ class FinetuneConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise PrerecError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        variants = d.get("variants", [])
+        if not isinstance(variants, list):
+            raise PrerecError(f"{where}: variants: expected a list of tables, got {type(variants).__name__}")
+        for i, v in enumerate(variants):
+            if not isinstance(v, dict):
+                raise PrerecError(f"{where}: variants[{i}]: expected a table of settings, got {type(v).__name__}")
+            bad = sorted(set(v) - set(cls.VARIANT_KEYS))
+            if bad:
+                raise PrerecError(f"{where}: variants[{i}]: unknown key(s) {', '.join(bad)}; "
+                                  f"a variant may set {', '.join(cls.VARIANT_KEYS)}")
         return cls(**d)
+
+    def expanded(self) -> list[tuple[dict, FinetuneConfig]]:
+        """The settings to try: (the variant's own keys, the config it gives); one when no variants.
+        A variant's ``lambda_identity`` is a grid of one."""
+        out = []
+        for v in self.variants or [{}]:
+            keys = {k: val for k, val in v.items() if k != "lambda_identity"}
+            if "lambda_identity" in v:
+                keys["lambda_identity_grid"] = [float(v["lambda_identity"])]
+            out.append((dict(v), dataclasses.replace(self, variants=[], **keys)))
+        return out
 
 
 # ---- typed updates -------------------------------------------------------------------------

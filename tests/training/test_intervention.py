@@ -160,3 +160,30 @@ def test_finetuning_keeps_the_pretrained_weights_unless_an_epoch_beats_them(run,
     zero = PreRecRecommender(run, "zero-shot").score(target, hist, lengths, days)
     kept = PreRecRecommender(bad, "in-domain").score(target, hist, lengths, days)
     np.testing.assert_allclose(kept, zero, rtol=1e-5, atol=1e-5)  # fresh D = 0, offsets 0: the zero-shot model
+
+
+def test_finetuning_variants_are_whole_settings_chosen_on_validation(run, target):
+    """Each variant replaces the config's keys (lambda_identity a grid of one); every variant is
+    trained, recorded, and the best on the target's validation users is the run returned."""
+    ft = FinetuneConfig.from_dict({"epochs": 1, "batch_size": 64, "variants": [
+        {}, {"lr": 10.0}, {"lambda_identity": 1.0, "n_negatives": 31, "epochs": 2}]})
+    new = finetune_run(run, target, 200, ft)
+    tried = new.selection["tried"]
+    assert [t["variant"] for t in tried] == [{}, {"lr": 10.0}, {"lambda_identity": 1.0, "n_negatives": 31, "epochs": 2}]
+    assert [t["lr"] for t in tried] == [1e-4, 10.0, 1e-4]
+    assert [t["lambda_identity"] for t in tried] == [run.config.lambda_identity] * 2 + [1.0]
+    best = max(tried, key=lambda t: t["valid_metric"])
+    assert new.config.lr == best["lr"] and new.config.lambda_identity == best["lambda_identity"]
+    if best["variant"]:
+        assert new.config.n_negatives == 31 and new.config.epochs == 2
+    assert tried[1]["epoch"] == 0  # the ruinous learning rate kept the pre-trained weights
+
+
+@pytest.mark.parametrize("variants, match", [
+    ({"lr": 1.0}, "expected a list of tables"),
+    ([1.0], r"variants\[0\]: expected a table"),
+    ([{}, {"momentum": 0.9}], r"variants\[1\]: unknown key\(s\) momentum"),
+])
+def test_finetuning_variants_refuse_bad_tables(variants, match):
+    with pytest.raises(PrerecError, match=match):
+        FinetuneConfig.from_dict({"variants": variants})

@@ -191,9 +191,9 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
                  config: FinetuneConfig | None = None, log: Callable[[dict], None] | None = None) -> Run:
     """Fine-tune ``run`` on ``target``; returns a new in-memory run that knows the target in-domain.
 
-    With ``lr_grid`` / ``lambda_identity_grid`` every combination is trained and the one with the
-    best validation metric on the target's *validation* users is kept (its choice is in
-    ``run.selection``)."""
+    With ``variants`` (whole settings) and ``lr_grid`` / ``lambda_identity_grid`` every combination
+    is trained and the one with the best validation metric on the target's *validation* users is
+    kept (its choice is in ``run.selection``)."""
     if target.name in [s.name for s in run.sources if s.domain_index >= 0]:
         raise PrerecError(f"fine-tuning target {target.name!r} has the name of a domain the run already knows")
     if target.item_emb.shape[1] != run.model.cfg.text_dim:
@@ -206,14 +206,20 @@ def finetune_run(run: Run, target: PreparedDomain, n_instances: int | None = Non
     if len(inst) == 0:
         raise PrerecError(f"fine-tuning on {target.name!r}: no training instances (N = {n_instances})")
     best_run, best_metric, tried = None, -np.inf, []
-    for lr in ft.lr_grid or [ft.lr]:
-        for lam in ft.lambda_identity_grid or [run.config.lambda_identity]:
-            cfg = _finetune_config(run, ft)
-            cfg.lr, cfg.lambda_identity = float(lr), float(lam)
-            new_run, metric = _train_once(run, target, inst, cfg, log, ft.target_identity)
-            tried.append({"lr": lr, "lambda_identity": lam, "valid_metric": metric, "epoch": new_run.epoch})
-            if best_run is None or metric > best_metric:
-                best_run, best_metric = new_run, metric
+    for variant, ftv in ft.expanded():
+        for lr in ftv.lr_grid or [ftv.lr]:
+            for lam in ftv.lambda_identity_grid or [run.config.lambda_identity]:
+                cfg = _finetune_config(run, ftv)
+                cfg.lr, cfg.lambda_identity = float(lr), float(lam)
+                new_run, metric = _train_once(run, target, inst, cfg, log, ftv.target_identity)
+                tried.append({**({"variant": variant} if ft.variants else {}), "lr": lr, "lambda_identity": lam,
+                              "valid_metric": metric, "epoch": new_run.epoch})
+                if best_run is None or metric > best_metric:
+                    best_run, best_metric = new_run, metric
+    if len(tried) > 1:
+        logging.getLogger(__name__).info(
+            "fine-tuning on %s: %d settings tried; validation r-NDCG@K%% %s; kept %.4f", target.name, len(tried),
+            ", ".join(f"{t['valid_metric']:.4f}" for t in tried), best_metric)
     best_run.selection = {"chosen_on": "target validation users", "tried": tried}
     return best_run
 
