@@ -5,6 +5,8 @@
   keep it (a_v), the others are text only; with a transition head (:mod:`prerec.transitions`)
   beta log(1 + T) adds what the sources' logs say follows the history's last items;
 - ``in-domain`` (a source domain, or a fine-tuned target): its D_k and offsets e_j on;
+- ``auto``: ``in-domain`` for a domain the run has learned (a source, or a target it was
+  fine-tuned on: ``prerec finetune``), ``zero-shot`` for any other (what a service wants);
 - ``zero-shot-mc``: the user tower averaged over draws of D, from the empirical distribution of
   the learned source D_k (``mc_source="empirical"``: each source domain weighted equally, the
   exact average when there are at most ``mc_draws`` sources) or from the prior N(0, 1/lambda_D)
@@ -29,9 +31,9 @@ from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer
 from prerec.transitions import TransitionTable
 
-INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc")
+INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc", "auto")
 MC_SOURCES = ("empirical", "prior")
-MODEL_NAMES = {"zero-shot": "prerec", "in-domain": "prerec-in-domain", "zero-shot-mc": "prerec-mc"}
+MODEL_NAMES = {"zero-shot": "prerec", "in-domain": "prerec-in-domain", "zero-shot-mc": "prerec-mc", "auto": "prerec"}
 
 
 class Intervention:
@@ -47,9 +49,15 @@ class Intervention:
         self.mc_draws, self.mc_source, self.seed = int(mc_draws), mc_source, seed
         self._mc: DomainDraws | None = None
 
+    def mode_for(self, domain: str | None) -> str:
+        """The mode a domain is scored in: ``auto`` resolved by whether the run has learned it."""
+        if self.inference != "auto":
+            return self.inference
+        return "in-domain" if domain is not None and self.run.source(domain) is not None else "zero-shot"
+
     def offset_rows(self, name: str, item_ids: np.ndarray) -> np.ndarray | None:
         """Offset row of each item in in-domain mode (-1: the item has none); ``None`` otherwise."""
-        if self.inference != "in-domain" or self.run.model.offsets is None:
+        if self.mode_for(name) != "in-domain" or self.run.model.offsets is None:
             return None
         return self.run.offset_rows(name, item_ids)
 
@@ -60,9 +68,10 @@ class Intervention:
     def draws(self, domain: str | None) -> DomainDraws:
         """The domain vectors the user tower is averaged over, with their weights."""
         model = self.run.model
-        if self.inference == "zero-shot":
+        mode = self.mode_for(domain)
+        if mode == "zero-shot":
             return [(None, 1.0)]
-        if self.inference == "in-domain":
+        if mode == "in-domain":
             k = self.run.domain_index(domain)
             return [(None if model.domain is None else model.domain[k].detach(), 1.0)]
         if self._mc is None:

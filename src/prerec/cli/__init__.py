@@ -19,7 +19,7 @@ from prerec import __version__  # noqa: E402
 from prerec.errors import PrerecError  # noqa: E402
 
 # modules under prerec.cli, in the order ``prerec --help`` lists them
-COMMANDS = ("demo", "data", "encode", "pretrain", "evaluate", "recommend", "experiment", "export", "serve",
+COMMANDS = ("demo", "data", "encode", "pretrain", "finetune", "evaluate", "recommend", "experiment", "export", "serve",
             "simulate")
 
 

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, metavar="NAME=FORMAT:PATH", help="the target domain")
     p.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
     p.add_argument("-k", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--mode", choices=INFERENCE_MODES, default="zero-shot", help="PreRec inference mode")
+    p.add_argument("--mode", choices=INFERENCE_MODES, default="auto",
+                   help="PreRec inference mode (default auto: in-domain for a domain the run has learned, "
+                        "e.g. a fine-tuned target; zero-shot for a new one)")
     p.add_argument("--model", default="prerec", choices=("prerec", *run_free_names()),
                    help="which model recommends (default prerec)")
     p.add_argument("--day", help="request day: YYYY-MM-DD or a unix day number (default: after the log ends)")

@@ -17,6 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from prerec.errors import PrerecError
+from prerec.intervention import INFERENCE_MODES
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = "prerec-events.sqlite"
@@ -39,9 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     from prerec.serving.security import KEYS_ENV, LOOPBACK_HOSTS
 
     p = sub.add_parser("serve", help="HTTP service: /recommend, /events, /domains, /healthz")
-    p.add_argument("--run", type=Path, required=True, help="pre-trained run directory")
+    p.add_argument("--run", type=Path, required=True, help="pre-trained (or fine-tuned) run directory")
     p.add_argument("--target", action="append", required=True, metavar="NAME=FORMAT:PATH",
                    help="target domain to serve (repeat for several)")
+    p.add_argument("--mode", choices=INFERENCE_MODES, default="auto",
+                   help="PreRec inference mode (default auto: in-domain for a domain the run has learned, "
+                        "e.g. with prerec finetune; zero-shot for a new one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--db", default=DEFAULT_DB,
@@ -79,14 +83,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_serve)
 
 
-def build_service(run: Path, targets: list[str], db: object, retrieval: str, **options: object):
+def build_service(run: Path, targets: list[str], db: object, retrieval: str, inference: str = "auto",
+                  **options: object):
     """Load the run, open the store and attach every target (what ``serve`` does before listening)."""
     from prerec.data.readers import load_domains
     from prerec.serving.api import Service
 
     t0 = time.perf_counter()
     domains = load_domains(targets)
-    service = Service.load(run, retrieval=retrieval, store=db, **options)  # the store is opened first
+    service = Service.load(run, inference, retrieval=retrieval, store=db, **options)  # the store is opened first
     for d in domains:
         service.attach(d)
     log.info("ready in %.1fs: %s", time.perf_counter() - t0, ", ".join(service.domain_names))
@@ -159,7 +164,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from prerec.serving.threads import one_thread_per_request
 
     store = open_db(args.db, args.db_pool)
-    service = build_service(args.run, args.target, store, args.retrieval, max_history_items=limits.max_history,
+    service = build_service(args.run, args.target, store, args.retrieval, args.mode, max_history_items=limits.max_history,
                             max_k=limits.max_k, max_text_chars=limits.max_text_chars,
                             encode_workers=args.encode_workers, encode_queue=args.encode_queue,
                             encode_timeout=args.encode_timeout, sync_interval=args.sync_interval)

@@ -198,8 +198,9 @@ class Service(CatalogMutations, StoreFollower, Browse):
                               timeout=encode_timeout)
 
     @classmethod
-    def load(cls, run_dir: str | Path, inference: str = "zero-shot", **options: object) -> Service:
-        """Load a pre-trained run once (in one inference mode); ``options`` as for the constructor."""
+    def load(cls, run_dir: str | Path, inference: str = "auto", **options: object) -> Service:
+        """Load a run once (in one inference mode; ``auto``: in-domain for a domain the run has
+        learned, e.g. a fine-tuned target, zero-shot for a new one); ``options`` as for the constructor."""
         return cls(ServingModel.from_run(run_dir, inference), **options)  # type: ignore[arg-type]
 
     def close(self) -> None:

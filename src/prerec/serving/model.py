@@ -61,7 +61,7 @@ class ServingModel:
         return cls(Scorer(module, lambda domain: [(None, 1.0)]), embed, prepare, name)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, inference: str = "zero-shot", **options: object) -> ServingModel:
+    def from_run(cls, run_dir: str | Path, inference: str = "auto", **options: object) -> ServingModel:
         """Load a run saved by ``prerec pretrain`` (once), in one inference mode."""
         run = load_run(run_dir, device="cpu")
         intervention = Intervention(run, inference, **options)  # type: ignore[arg-type]

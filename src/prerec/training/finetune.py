@@ -12,13 +12,19 @@ target; that was an accident, not the method.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from prerec.checkpoint import model_tensors, save_tensors_atomic, write_json_atomic, write_text_atomic
 from prerec.config import FinetuneConfig, TrainConfig
 from prerec.data.identity import Identity, own_space
 from prerec.data.instances import Instances, make_instances
@@ -26,10 +32,10 @@ from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.intervention import PreRecRecommender
 from prerec.model import PreRec
-from prerec.run import Run, SourceInfo
+from prerec.run import RUN_FORMAT, Run, SourceInfo
 from prerec.training.data import Corpus, Part
 from prerec.training.loop import BestEpoch, Hooks, TrainState, make_optimizer, train
-from prerec.training.pretrain import score_function
+from prerec.training.pretrain import score_function, write_run_files
 from prerec.training.transitions import refit_beta
 from prerec.training.validation import ValidationSet, validate
 from prerec.transitions import TransitionHead
@@ -235,3 +241,32 @@ def finetune(run: Run, target: PreparedDomain, n_instances: int | None = None,
     """
     new_run = finetune_run(run, target, n_instances, config, log)
     return PreRecRecommender(new_run, "in-domain", batch_size=run.config.eval_batch_size)
+
+
+def save_finetuned_run(run: Run, out: str | Path, pretrained: str | Path | None = None,
+                       target_spec: str | None = None) -> Path:
+    """Write a fine-tuned in-memory run as a complete run directory (what ``load_run`` reads).
+
+    Everything goes to a temporary folder beside ``out`` that is renamed into place last, so a
+    reader never sees half a run."""
+    out = Path(out)
+    if out.exists():
+        raise PrerecError(f"{out}: already exists (fine-tuned runs are written to a new directory)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        identity = {"finetuned_from": None if pretrained is None else str(pretrained), "target": target_spec,
+                    "selection": run.selection}
+        save_tensors_atomic(tmp / "model.safetensors", model_tensors(run.model),
+                            {"epoch": run.epoch, "format": RUN_FORMAT})
+        if run.transitions is not None:
+            run.transitions.save(tmp)
+        write_json_atomic(tmp / "selection.json", run.selection)
+        write_text_atomic(tmp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
+        write_run_files(tmp, run, identity)  # config.json last
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    run.path = out
+    return out
