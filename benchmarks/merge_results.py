@@ -12,7 +12,8 @@ row without its curve, ``NAME/curve`` its curve without the row (e.g. a curve re
 code beside the zero-shot rows of the first part). A model's incremental curve may come in
 pieces from several parts (different N, or one N for different targets: a later part may have run
 only some of the first part's folds; a target's point twice is refused; each point's mean is taken
-again over the targets it has). Parts named differently
+again over the targets it has); a main-table row likewise (one part per fold, say; the means are
+taken again over the merged targets). Parts named differently
 (e.g. a zero-shot part and a curve part of one benchmark) are merged only under ``--name NAME``,
 the merged benchmark's name; folds, targets and test instances must still agree. Writes ``OUT/results.json``,
 ``table.md``, ``incremental.png`` and ``instances.parquet`` as ``prerec experiment`` would.
@@ -112,13 +113,19 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
     out["config"]["incremental"] = list(dict.fromkeys(n for p in parts for n in p["config"].get("incremental", [])))
     out["parts"] = [p["config"] for p in parts]
     for section in ("results", "unseen"):
+        # a model's rows may come from parts that ran different folds (each for its targets); the
+        # mean over targets is taken again from the merged rows
         merged: dict = {}
         for p in parts:
             for target, models in p[section].items():
+                if target == "mean":
+                    continue
                 dup = set(merged.setdefault(target, {})) & set(models)
                 if dup:
                     raise SystemExit(f"{section}/{target}: {', '.join(sorted(dup))} reported by two parts")
                 merged[target].update(models)
+        if merged:
+            merged["mean"] = mean_row(merged)
         out[section] = merged
     if name is not None:
         out["benchmark"] = name

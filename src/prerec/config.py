@@ -141,6 +141,7 @@ class FinetuneConfig:
     valid_max_instances: int | None = None  # None: the run's
     n_negatives: int | None = None  # None: the run's (sampled softmax negatives per instance)
     identity_shrinkage: float | None = None  # None: the run's kappa (an item seen kappa times carries half its identity)
+    seed: int | None = None  # None: the run's; the training's randomness only (not the validation subset)
     # several whole settings, each tried (with the grids above) and chosen on target validation
     # users: a table of FinetuneConfig keys (and lambda_identity) that replace this config's
     variants: list[dict] = field(default_factory=list)

@@ -97,3 +97,30 @@ def test_a_models_row_and_curve_from_different_parts():
     assert out["pretraining"]["f-prerec"]["seconds"] == 100.0  # the record of the part that trained it
     with pytest.raises(SystemExit, match="NAME/table"):
         mr.parse_pick("prerec/rows")
+
+
+def test_a_main_table_row_from_parts_that_ran_different_folds():
+    """Fine-tuning re-run fold by fold: each part reports the row for its own target; the mean is
+    taken again over the merged targets, and a target reported twice is refused."""
+    def fold(t: str, recall: float) -> dict:
+        p = part("B2", ["prerec-finetuned"], {})
+        p["folds"], p["n_train_instances"] = [{"name": t, "targets": [t]}], {t: 9}
+        p["config"]["targets"], p["config"]["incremental"] = [t], []
+        row = {"recall@k%": recall, "rndcg@k%": recall / 10, "instances": 5 if t != "c" else 15}
+        p["results"] = {t: {"prerec-finetuned": row}, "mean": {"prerec-finetuned": {"recall@k%": -1.0}}}
+        return p
+
+    base = part("B2", ["popularity"], {})
+    base["folds"] = [{"name": t, "targets": [t]} for t in "abc"]
+    base["n_train_instances"] = {t: 9 for t in "abc"}
+    base["config"]["targets"], base["config"]["incremental"] = list("abc"), []
+    base["results"] = {t: {"popularity": {"recall@k%": 0.1, "rndcg@k%": 0.01, "instances": 5}} for t in "abc"}
+    base["results"]["mean"] = {"popularity": {"recall@k%": 0.1, "rndcg@k%": 0.01, "instances": 15}}
+    out = mr.merge([base, fold("a", 0.2), fold("b", 0.4), fold("c", 0.9)])
+    mean = out["results"]["mean"]
+    assert mean["prerec-finetuned"] == {"recall@k%": pytest.approx(0.5), "rndcg@k%": pytest.approx(0.05),
+                                        "instances": 25}  # unweighted over targets, instances summed
+    assert mean["popularity"] == {"recall@k%": pytest.approx(0.1), "rndcg@k%": pytest.approx(0.01), "instances": 15}
+    assert out["complete"]
+    with pytest.raises(SystemExit, match="results/b: prerec-finetuned reported by two parts"):
+        mr.merge([base, fold("b", 0.4), fold("b", 0.5)])

@@ -187,3 +187,13 @@ def test_finetuning_variants_are_whole_settings_chosen_on_validation(run, target
 def test_finetuning_variants_refuse_bad_tables(variants, match):
     with pytest.raises(PrerecError, match=match):
         FinetuneConfig.from_dict({"variants": variants})
+
+
+def test_finetuning_seed_changes_the_training_not_the_validation_users(run, target):
+    base = FinetuneConfig(epochs=1, batch_size=64, lr=1e-2)
+    a = finetune_run(run, target, 200, base)
+    again = finetune_run(run, target, 200, base)
+    b = finetune_run(run, target, 200, FinetuneConfig(epochs=1, batch_size=64, lr=1e-2, seed=run.config.seed + 1))
+    losses = [r.history[0]["loss"] for r in (a, again, b)]  # the epoch's loss, kept or not
+    assert losses[0] == losses[1] and losses[0] != losses[2]
+    assert b.config.seed == run.config.seed + 1 and a.config.seed == run.config.seed

@@ -106,6 +106,8 @@ def _finetune_config(run: Run, ft: FinetuneConfig) -> TrainConfig:
         cfg.valid_max_instances = ft.valid_max_instances
     if ft.n_negatives is not None:
         cfg.n_negatives = ft.n_negatives
+    if ft.seed is not None:
+        cfg.seed = int(ft.seed)
     if ft.identity_shrinkage is not None:
         if not ft.identity_shrinkage > 0:
             raise PrerecError(f"[finetune] identity_shrinkage: must be > 0, got {ft.identity_shrinkage}")
@@ -150,7 +152,8 @@ def _train_once(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainCon
     new_run, corpus = _grown_run(run, target, inst, cfg, target_identity)
     model, device = new_run.model, new_run.device
     X = torch.from_numpy(np.ascontiguousarray(target.item_emb, dtype=np.float32)).to(device)
-    vset = [ValidationSet.build(target, "in-domain", cfg.valid_max_instances, cfg.seed, cfg.model.max_history)]
+    # the run's seed: a fine-tuning seed changes the training, not which validation users choose
+    vset = [ValidationSet.build(target, "in-domain", cfg.valid_max_instances, run.config.seed, cfg.model.max_history)]
     has_valid = len(vset[0]) > 0
 
     def do_validate(epoch: int) -> tuple[float, dict]:
