@@ -123,6 +123,28 @@ def test_finetuning_adds_the_targets_transitions_and_refits_beta(run, markets):
     assert sum(new.values()) == pytest.approx(sum(old.values()) + len(inst))
 
 
+def test_a_finetuned_run_with_identity_and_head_saves_and_loads(run, markets, tmp_path):
+    """save_finetuned_run keeps the grown identity vocabulary, its support and the head (counts
+    and beta): the loaded run scores the target in-domain exactly as the in-memory one."""
+    from prerec.config import FinetuneConfig
+    from prerec.intervention import PreRecRecommender
+    from prerec.run import load_run
+    from prerec.training.finetune import finetune_run, save_finetuned_run
+
+    target = run.prepare(markets[3])
+    ft = finetune_run(run, target, 200, FinetuneConfig(epochs=1, progress=False))
+    loaded = load_run(save_finetuned_run(ft, tmp_path / "ft", run.path))
+    assert loaded.transitions.beta == ft.transitions.beta
+    np.testing.assert_array_equal(loaded.transitions.counts, ft.transitions.counts)
+    np.testing.assert_array_equal(loaded.identity.support, ft.identity.support)
+    inst = make_instances(target.split.test)
+    hist, lengths = inst.histories(run.model.cfg.max_history)
+    want = PreRecRecommender(ft, "in-domain").score(target, hist[:20], lengths[:20], inst.days[:20])
+    got = PreRecRecommender(loaded, "auto").score(loaded.prepare(target.domain), hist[:20], lengths[:20],
+                                                  inst.days[:20])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("retrieval", ["exact", "flat"])
 def test_service_serves_the_same_score(run, markets, retrieval):
     """Service.recommend with the head equals PreRecRecommender(run).score, item for item."""
