@@ -9,6 +9,8 @@
 # the target's own log; superseded by part 5 (its files are in git history before this commit).
 # Part 4: SASRec from scratch at N = 10,000: a (code 37d0484) stopped after Scientific and Office;
 # b (code 3d7dbd0, 48 min) ran Last.fm and Online Retail UK.
+# Part 6 (code d4ecb52): part6-finetune-seed2024.toml, prerec-finetuned at N = all with a second
+# fine-tuning seed (2024), one fold per process as part 5; its figures are in finetune-seeds.json.
 # Part 5 (code e5ab2e5, 2026-12-02): PreRec fine-tuned and PreRec's curve with [finetune] variants
 # (the defaults, and a weak identity prior with 4,095 negatives), chosen per target and N on its
 # validation users; one fold per process, two at a time (part5-finetune-variants.toml with
