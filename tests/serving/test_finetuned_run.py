@@ -144,3 +144,19 @@ def test_service_serves_the_finetuned_target_in_domain(perturbed_dir, target_spe
     zero = PreRecRecommender(run, "zero-shot").score(run.prepare(domain), h, np.array([4]), np.array([today]))[0]
     assert not np.allclose(recs.scores[0], zero[recs.indices[0]], atol=1e-4)
     service.close()
+
+
+def test_cli_config_file_gives_variants_and_bad_files_exit_2(tiny_run, target_spec, tmp_path, capsys):
+    good = tmp_path / "ft.toml"
+    good.write_text("[finetune]\nepochs = 1\nvariants = [{}, { lr = 0.01 }]\n")
+    out = tmp_path / "run"
+    assert main(["finetune", "--run", str(tiny_run), "--target", target_spec, "--out", str(out),
+                 "--config", str(good)]) == 0
+    tried = load_run(out).selection["tried"]
+    assert [t["variant"] for t in tried] == [{}, {"lr": 0.01}]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = = 1\n")
+    for path, message in ((bad, "not valid TOML"), (tmp_path / "none.toml", "no such file")):
+        code = main(["finetune", "--run", str(tiny_run), "--target", target_spec, "--out", str(tmp_path / "x"),
+                     "--config", str(path)])
+        assert code == 2 and message in capsys.readouterr().err

@@ -43,14 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def finetune_settings(config: Path | None, sets: list[str]) -> dict:
     """The [finetune] table: the file's (its ``[finetune]`` table, or the whole file), then --set."""
+    from prerec.config import read_toml
+
     out: dict = {}
     if config is not None:
-        try:
-            data = tomllib.loads(config.read_text())
-        except FileNotFoundError:
-            raise PrerecError(f"--config {config}: no such file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PrerecError(f"--config {config}: not valid TOML ({exc})") from None
+        data = read_toml(config)
         out.update(data.get("finetune", data))
     for text in sets:
         key, sep, value = text.partition("=")
