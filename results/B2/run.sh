@@ -10,7 +10,9 @@
 # Part 4: SASRec from scratch at N = 10,000: a (code 37d0484) stopped after Scientific and Office;
 # b (code 3d7dbd0, 48 min) ran Last.fm and Online Retail UK.
 # Part 6 (code d4ecb52): part6-finetune-seed2024.toml, prerec-finetuned at N = all with a second
-# fine-tuning seed (2024), one fold per process as part 5; its figures are in finetune-seeds.json.
+# fine-tuning seed (2024), one fold per process as part 5, merged beside part 1's popularity and
+# SASRec rows into finetune-seed2024/ (table.md, results.json; the per-instance file left out).
+# The two-seed figure in README.md is the mean and sd of the two tables' mean rows.
 # Part 5 (code e5ab2e5, 2026-12-02): PreRec fine-tuned and PreRec's curve with [finetune] variants
 # (the defaults, and a weak identity prior with 4,095 negatives), chosen per target and N on its
 # validation users; one fold per process, two at a time (part5-finetune-variants.toml with
@@ -35,3 +37,11 @@ python benchmarks/merge_results.py --name B2 results/B2 \
   "/tmp/b2-85fdff6:popularity,text,text-last,prerec/table,prerec-mc,prerec-no-domain,prerec-no-pop,zesrec,sasrec-scratch,markov,sasrec-sources" \
   /tmp/ft-amazon_scientific:prerec-finetuned,prerec/curve /tmp/ft-amazon_office:prerec-finetuned,prerec/curve \
   /tmp/ft-lastfm:prerec-finetuned,prerec/curve /tmp/ft-online_retail_uk:prerec-finetuned,prerec/curve
+for f in amazon_scientific amazon_office lastfm online_retail_uk; do
+  sed "s/^targets = .*/targets = [\"$f\"]/" results/B2/part6-finetune-seed2024.toml > /tmp/s24-$f.toml
+  prerec experiment /tmp/s24-$f.toml --data ../shared/data --out /tmp/s24-$f --runs-dir /tmp/b2-runs
+done
+python benchmarks/merge_results.py --name B2-finetune-seed2024 /tmp/b2-s24 results/B2:popularity,sasrec-scratch/table \
+  /tmp/s24-amazon_scientific:prerec-finetuned /tmp/s24-amazon_office:prerec-finetuned \
+  /tmp/s24-lastfm:prerec-finetuned /tmp/s24-online_retail_uk:prerec-finetuned
+cp /tmp/b2-s24/table.md /tmp/b2-s24/results.json results/B2/finetune-seed2024/

@@ -94,6 +94,10 @@ def test_cli_writes_a_run_with_its_selection(finetuned_dir, tiny_run, target_spe
     assert cfg["identity"]["finetuned_from"] == str(tiny_run) and cfg["identity"]["target"] == target_spec
     assert main(["finetune", "--run", str(tiny_run), "--target", target_spec, "--out", str(finetuned_dir)]) == 2
     assert "already a run directory" in capsys.readouterr().err
+    (finetuned_dir.parent / "empty").mkdir()  # refused before any training, not when saving
+    assert main(["finetune", "--run", str(tiny_run), "--target", target_spec, "--out",
+                 str(finetuned_dir.parent / "empty")]) == 2
+    assert "already exists (use --force" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -71,10 +71,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.instances is not None and args.instances < 1:
         raise PrerecError(f"--instances: expected a positive number, got {args.instances}")
     out = args.out
-    if (out / "config.json").exists() and not args.force:
-        raise PrerecError(f"--out {out}: already a run directory (use --force to replace it)")
     if out.exists() and not out.is_dir():
         raise PrerecError(f"--out {out}: exists and is not a directory")
+    if out.exists() and not args.force:  # said before training, not after it
+        what = "a run directory" if (out / "config.json").exists() else "exists"
+        raise PrerecError(f"--out {out}: already {what} (use --force to replace it)")
     if out.resolve() == args.run.resolve():
         raise PrerecError("--out: must not be the pre-trained run itself")
     run = load_run(args.run)
@@ -84,14 +85,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     target = run.prepare(domains[0], progress=True)
     new = finetune_run(run, target, args.instances, ft)
-    if out.exists() and args.force:
+    if out.exists():  # --force: replaced only once the new run is trained
         shutil.rmtree(out)
     save_finetuned_run(new, out, args.run, args.target)
-    best = max(new.selection.get("tried", []), key=lambda t: t["valid_metric"], default={})
+    tried = new.selection["tried"]
+    best = max(t["valid_metric"] for t in tried)
     print(f"fine-tuned on {target.name} ({target.n_items} items): kept epoch {new.epoch}, validation "
-          f"r-NDCG@K% {best.get('valid_metric', float('nan')):.4f}"
-          + (f" of {len(new.selection['tried'])} settings" if len(new.selection.get("tried", [])) > 1 else "")
+          f"r-NDCG@K% {best:.4f}" + (f" (best of {len(tried)} settings)" if len(tried) > 1 else "")
           + f", {time.perf_counter() - t0:.1f} s; run written to {out}")
-    if len(new.selection.get("tried", [])) > 1:
-        print(json.dumps(new.selection["tried"]))
+    if len(tried) > 1:
+        print(json.dumps(tried))
     return 0

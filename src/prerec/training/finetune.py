@@ -258,8 +258,7 @@ def save_finetuned_run(run: Run, out: str | Path, pretrained: str | Path | None 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        identity = {"finetuned_from": None if pretrained is None else str(pretrained), "target": target_spec,
-                    "selection": run.selection}
+        identity = {"finetuned_from": None if pretrained is None else str(pretrained), "target": target_spec}
         save_tensors_atomic(tmp / "model.safetensors", model_tensors(run.model),
                             {"epoch": run.epoch, "format": RUN_FORMAT})
         if run.transitions is not None:
