@@ -3,7 +3,9 @@
 - ``zero-shot`` (do(D), realised as D = 0): the item offsets dropped, the popularity head fed
   with the *target's* own factors on the request day; items the run knows by a shared identity
   keep it (a_v), the others are text only; with a transition head (:mod:`prerec.transitions`)
-  beta log(1 + T) adds what the sources' logs say follows the history's last items;
+  beta log(1 + T) adds what the sources' logs say follows the history's last items; with
+  ``repeat_mixture`` (:mod:`prerec.repeats`) the history's own items are placed by the
+  repeat/explore mixture (every mode);
 - ``in-domain`` (a source domain, or a fine-tuned target): its D_k and offsets e_j on;
 - ``auto``: ``in-domain`` for a domain the run has learned (a source, or a target it was
   fine-tuned on: ``prerec finetune``), ``zero-shot`` for any other (what a service wants);
@@ -27,8 +29,9 @@ from prerec.data.domain import Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.recommender import Recommender
+from prerec.repeats import apply_repeat_mixture
 from prerec.run import Run
-from prerec.scoring import DomainDraws, Scorer
+from prerec.scoring import DomainDraws, Scorer, last_items
 from prerec.transitions import TransitionTable
 
 INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc", "auto")
@@ -160,6 +163,8 @@ class PreRecRecommender(Recommender):
         table = self.transition_table(target)
         if table is not None:
             self.transitions.add_to(s, table, histories, lengths)
+        if self.run.model.cfg.repeat_mixture:
+            apply_repeat_mixture(s, *last_items(histories, lengths, self.run.model.cfg.max_history))
         return s
 
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,

@@ -66,6 +66,7 @@ class ModelConfig:
     max_history: int = MAX_HISTORY
     pop_hidden: int = 512
     popularity_factors: str = DEFAULT_FACTORS  # the factor set g reads (prerec.popularity_factors)
+    repeat_mixture: bool = False  # rank by the repeat/explore mixture read from the history (prerec.repeats)
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True

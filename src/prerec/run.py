@@ -160,6 +160,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
         train.pop(key, None)
     if train["model"].get("popularity_factors") == DEFAULT_FACTORS:  # runs from before the key: the same run
         train["model"].pop("popularity_factors")
+    if train["model"].get("repeat_mixture") is False:  # runs from before the key: the same run
+        train["model"].pop("repeat_mixture")
     if train.get("transition_head", True):  # likewise: fitted after training, the weights are the same
         train.pop("transition_head", None)
     return {"train": train, "sources": list(specs), "encoder": encoder_identity}

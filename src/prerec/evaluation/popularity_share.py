@@ -78,6 +78,9 @@ def measure_target(rec: PreRecRecommender, target: PreparedDomain, cfg: EvalConf
     """Variance shares and the three rankings on ``target``'s evaluation instances."""
     if rec.inference != "zero-shot":
         raise ValueError(f"the share is defined for the zero-shot mode, not {rec.inference!r}")
+    if rec.run.model.cfg.repeat_mixture:
+        raise ValueError("the share is defined for s = U.V + g(F); this run ranks by the repeat mixture "
+                         "(prerec.repeats): measure it with repeat_mixture off (run.model.cfg.repeat_mixture = False)")
     inst = evaluation_instances(target, cfg)
     hist, lengths = inst.histories()
     days, targets = np.asarray(inst.days, dtype=np.int64), inst.targets

@@ -52,6 +52,7 @@ class ServingModel:
         self.name = name
         self.max_history = int(scorer.max_history)
         self.text_dim = int(scorer.model.cfg.text_dim)
+        self.repeat_mixture = bool(getattr(scorer.model.cfg, "repeat_mixture", False))  # prerec.repeats
         self.transitions: TransitionHead | None = None
 
     @classmethod
