@@ -109,3 +109,41 @@ def test_key_is_saved_and_old_runs_keep_their_identity():
     assert "repeat_mixture" not in run_identity(off, ["a"], "hash:64")["train"]["model"]
     assert run_identity(on, ["a"], "hash:64")["train"]["model"]["repeat_mixture"] is True
     assert ModelConfig.from_dict(on.model.to_dict()).repeat_mixture is True
+    assert "train_repeats" not in run_identity(off, ["a"], "hash:64")["train"]
+    assert run_identity(TrainConfig(encoder="hash:64", train_repeats=False), ["a"], "hash:64")["train"]["train_repeats"] is False
+
+
+@pytest.mark.parametrize("layout", ["sequence", "instance"])
+def test_train_repeats_false_leaves_repeat_targets_out_of_the_loss(layout):
+    """A target already in its history is not a training target; every other one still is."""
+    import pandas as pd
+
+    from prerec.data.domain import build_domain
+    from prerec.data.instances import make_instances
+    from prerec.data.prepared import prepare_domain
+    from prerec.training.data import Corpus, Part
+
+    items = [f"i{k}" for k in range(8)]
+    seq = ["i0", "i1", "i0", "i2", "i3", "i1", "i1", "i4"]  # repeats at positions 2, 5, 6
+    inter = pd.DataFrame({"user_id": "u", "item_id": seq, "timestamp": np.arange(len(seq)) * 86400})
+    dom = build_domain("d", inter, pd.DataFrame({"item_id": items, "text": items}), source="test:d")
+    prep = prepare_domain(dom, np.eye(dom.n_items, dtype=np.float32))
+    inst = make_instances(dom.sequences)
+    part = Part(prep, inst, 0)
+    kept = {}
+    for skip in (False, True):
+        corpus = Corpus([part], np.array([0]), 3, 64, layout=layout, skip_repeats=skip)
+        n = 1 if layout == "sequence" else len(inst)
+        arrays = (corpus._sequence_arrays if layout == "sequence" else corpus._instance_arrays)(
+            np.zeros(n, np.int64), np.arange(n), np.zeros((n, 3), np.int64))
+        _, target, *_, extra = arrays
+        if layout == "sequence":
+            kept[skip] = sorted(target[target >= 0].tolist())
+        else:
+            valid = extra.get("valid", np.ones(len(target), bool))
+            kept[skip] = sorted(target[valid].tolist())
+    index = {k: dom.item_index[k] for k in set(seq)}
+    want_all = sorted(index[x] for x in seq[1:])
+    want_new = sorted(index[x] for t, x in enumerate(seq) if t >= 1 and x not in seq[:t])
+    assert kept[False] == want_all
+    assert kept[True] == want_new

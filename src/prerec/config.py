@@ -48,6 +48,7 @@ class TrainConfig:
     # training
     batch_layout: str = "sequence"  # sequence: one causal pass per chunk of <= 65 items; instance: the paper's
     n_negatives: int = 255
+    train_repeats: bool = True  # false: an instance whose target is in its history is left out of the loss
     batch_size: int = 256  # training instances per optimiser step (over all processes)
     lr: float = 3e-4
     lr_decay: float = 0.65  # learning rate x this after every epoch (1.0: no schedule)

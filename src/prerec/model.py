@@ -262,7 +262,7 @@ class PreRec(nn.Module):
             U = self.user_vectors(hist, batch["lengths"], dvec)  # (b, H)
             pos = (U * V[target]).sum(-1)  # (b,)
             negs = torch.einsum("bh,bnh->bn", U, V[neg])  # (b, n)
-            valid = None
+            valid = batch.get("valid")
         else:  # sequence layout: every position predicts its next item
             U = self.encode(hist, dvec)  # (b, L, H)
             valid = target >= 0

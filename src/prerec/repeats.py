@@ -14,10 +14,11 @@ the two-component mixture (in the spirit of RepeatNet, Ren et al., AAAI 2019)
     P(j | h) = r_h P_repeat(j | h) + (1 - r_h) P_explore(j | h)
 
 - ``r_h = (R_h + a) / (T_h + a + b)``: the history's own repeat rate, ``R_h`` of its ``T_h =
-  L - 1`` transitions going to an item seen earlier in it, under a Beta(a, b) prior (mean
-  a / (a + b) = .05, the weight of two transitions: :data:`REPEAT_PRIOR`). No parameter is
-  fitted; a user who re-orders moves r_h up within a few transitions, one who never does
-  moves it towards 0.
+  L - 1`` transitions going to an item seen earlier in it, under a Beta(a, b) prior
+  (:data:`REPEAT_PRIOR`: mean .0005, the weight of two transitions; chosen on held-out source
+  countries, docs/popularity.md). A user who has not re-ordered yet is taken not to (a history
+  item then ranks where a top-1% item would only if the model is very sure of it); one repeat
+  in T transitions makes r_h about 1 / (T + 2). No parameter is fitted.
 - ``P_explore``: the softmax of ``s`` over the items *not* in the history;
 - ``P_repeat``: the softmax of ``s`` over the history's distinct items (the model's own
   preference among them).
@@ -38,7 +39,7 @@ import torch
 
 from prerec.constants import PAD
 
-REPEAT_PRIOR = (0.1, 1.9)  # Beta(a, b) of the repeat rate: mean .05, worth two transitions
+REPEAT_PRIOR = (0.001, 1.999)  # Beta(a, b) of the repeat rate: mean .0005, worth two transitions
 
 
 def repeat_counts(histories: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -162,6 +162,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
         train["model"].pop("popularity_factors")
     if train["model"].get("repeat_mixture") is False:  # runs from before the key: the same run
         train["model"].pop("repeat_mixture")
+    if train.get("train_repeats", True):  # runs from before the key: the same run
+        train.pop("train_repeats", None)
     if train.get("transition_head", True):  # likewise: fitted after training, the weights are the same
         train.pop("transition_head", None)
     return {"train": train, "sources": list(specs), "encoder": encoder_identity}

@@ -125,8 +125,10 @@ class Corpus:
 
     def __init__(self, parts: list[Part], item_base: np.ndarray, n_negatives: int, max_history: int,
                  *, layout: str = "sequence", domain_balanced: bool = True, x_base: int = 0,
-                 identity_of: np.ndarray | None = None, popularity_factors: str = DEFAULT_FACTORS) -> None:
+                 identity_of: np.ndarray | None = None, popularity_factors: str = DEFAULT_FACTORS,
+                 skip_repeats: bool = False) -> None:
         self.parts = parts
+        self.skip_repeats = skip_repeats  # leave targets already in their history out of the loss
         self.identity_of = identity_of  # identity row of each global item id (-1: none); None: no identity
         self.identity = None  # the vocabulary behind identity_of (set by whoever builds the corpus)
         self.x_base = x_base  # row of X = global item id - x_base
@@ -273,6 +275,8 @@ class Corpus:
         t_pop = self.table.lookup(day_keys, self.local[t_flat])
         n_pop = self.table.lookup(day_keys[:, None], neg_local)
         extra = {"lengths": lengths}
+        if self.skip_repeats:
+            extra["valid"] = ~(hist == target[:, None]).any(axis=1)
         return hist, target, t_pop, n_pop, extra
 
     def _sequence_arrays(self, dom: np.ndarray, unit: np.ndarray, neg_local: np.ndarray) -> tuple:
@@ -287,6 +291,9 @@ class Corpus:
         hist = np.where(in_hist, self.items[pos], -1)
         t_pos = pos + 1
         is_t = in_hist & self.is_target[t_pos]
+        if self.skip_repeats:  # position t sees the chunk's items 0..t
+            seen = (hist[:, None, :] == self.items[t_pos][:, :, None]) & np.tri(width, dtype=bool)[None]
+            is_t &= ~seen.any(axis=2)
         target = np.where(is_t, self.items[t_pos], -1)
         day_keys = self.day_keys[t_pos]
         t_pop = np.where(is_t, self.table.lookup(day_keys, self.local[t_pos]), 0)

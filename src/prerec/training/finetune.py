@@ -130,7 +130,8 @@ def _grown_run(run: Run, target: PreparedDomain, inst: Instances, cfg: TrainConf
     identity_of = None if rows is None else np.r_[np.full(base, -1, np.int64), rows]
     corpus = Corpus([Part(target, inst, k)], np.array([base]), cfg.n_negatives, cfg.model.max_history,
                     layout=cfg.batch_layout, x_base=base, identity_of=identity_of,
-                    popularity_factors=model.cfg.popularity_factors)
+                    popularity_factors=model.cfg.popularity_factors,
+                    skip_repeats=not run.config.train_repeats)
     sources = [*run.sources, SourceInfo(target.name, target.domain.source or target.name, "finetune",
                                         target.n_items, k, len(inst))]
     item_ids = {**run.item_ids, target.name: target.domain.item_ids}

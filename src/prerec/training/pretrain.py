@@ -153,7 +153,7 @@ def build_training(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list
     identity_of = None if identity is None else np.concatenate([identity.maps[p.name] for p in train_prepared])
     corpus = Corpus(parts, base[: len(parts)], cfg.n_negatives, cfg.model.max_history, layout=cfg.batch_layout,
                     domain_balanced=cfg.domain_balanced, identity_of=identity_of,
-                    popularity_factors=cfg.model.popularity_factors)
+                    popularity_factors=cfg.model.popularity_factors, skip_repeats=not cfg.train_repeats)
     corpus.identity = identity
     X = torch.from_numpy(np.concatenate([p.item_emb for p in train_prepared]).astype(np.float32))
     return sources, parts, model, corpus, X
