@@ -18,7 +18,12 @@ from prerec.baselines.popularity_sets import ROWS as POPULARITY_ROWS
 from prerec.baselines.popularity_sets import FactorSetBaseline
 from prerec.baselines.sasrec import SASRecConfig, SASRecScratch
 from prerec.baselines.sasrec_sources import SASRecSources
-from prerec.baselines.simple import PopularityBaseline, TextLastBaseline, TextMeanBaseline
+from prerec.baselines.simple import (
+    PopularityBaseline,
+    PopularityRepeatBaseline,
+    TextLastBaseline,
+    TextMeanBaseline,
+)
 from prerec.config import FinetuneConfig
 from prerec.data.instances import make_instances
 from prerec.data.prepared import PreparedDomain
@@ -165,6 +170,8 @@ def _monte_carlo(ctx: ModelContext) -> Recommender:
 register(ModelEntry("popularity", lambda ctx: PopularityBaseline(), "the target's L2 popularity factor"))
 for _set, _what in POPULARITY_ROWS.items():  # the other popularity factor sets' rows
     register(ModelEntry(f"popularity-{_set}", lambda ctx, s=_set: FactorSetBaseline(s), _what))
+register(ModelEntry("popularity-repeat", lambda ctx: PopularityRepeatBaseline(),
+                    "popularity with the repeat mixture: the history's own items placed by its own repeat rate"))
 register(ModelEntry("text", lambda ctx: TextMeanBaseline(), "cosine(mean history text, item text)"))
 register(ModelEntry("text-last", lambda ctx: TextLastBaseline(), "cosine(last history item's text, item text)"))
 register(ModelEntry("prerec", _zero_shot, "PreRec zero-shot: do(D) as D = 0, target popularity",

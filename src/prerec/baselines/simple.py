@@ -1,4 +1,4 @@
-"""The training-free baselines (docs/evaluation.md): popularity, text and text-last.
+"""The training-free baselines (docs/evaluation.md): popularity (and popularity-repeat), text and text-last.
 
 All three score the target's whole catalog from what a zero-shot model may use: the target's
 own recent popularity (``popularity``) or the frozen item text embeddings (``text``,
@@ -30,6 +30,24 @@ class PopularityBaseline(Recommender):
         for day in np.unique(days):
             out[days == day] = target.popularity.item_factors(int(day), target.n_items)[:, 1]
         return out
+
+
+class PopularityRepeatBaseline(PopularityBaseline):
+    """``popularity`` handled like a ``repeat_mixture`` run (:mod:`prerec.repeats`): the window's
+    counts as the explore and repeat distributions (P ∝ c_j, so the logits are log f2), the mode
+    weight r_h read from the history's own repeats. Items outside the window sit at log 1e-9."""
+
+    name = "popularity-repeat"
+
+    def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
+              days: np.ndarray) -> np.ndarray:
+        import torch
+
+        from prerec.repeats import apply_repeat_mixture
+
+        f2 = super().score(target, histories, lengths, days)
+        logits = torch.log(torch.as_tensor(np.maximum(f2, 1e-9), dtype=torch.float64))
+        return apply_repeat_mixture(logits, histories, lengths).float().numpy()
 
 
 def _history_mask(histories: np.ndarray) -> np.ndarray:
