@@ -40,8 +40,6 @@ from prerec.data.domain import SECONDS_PER_DAY, Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
-from prerec.repeats import mixture_delta, repeat_counts, repeat_rate, rest_partition
-from prerec.scoring import combine
 from prerec.serving.browse import Browse
 from prerec.serving.encoding import TextPool, text_identity, window_cutter
 from prerec.serving.histories import (
@@ -62,12 +60,11 @@ from prerec.serving.retrieval import (
     ItemVectors,
     PopularityTerm,
     Retriever,
-    log_partition,
     make_retriever,
-    merge_bonus,
 )
 from prerec.serving.store import Event, Store
 from prerec.serving.stores import open_store
+from prerec.serving.terms import repeat_bonus
 from prerec.serving.threads import one_thread_per_request  # noqa: F401 (re-exported)
 from prerec.transitions import TransitionTable
 
@@ -327,8 +324,9 @@ class Service(CatalogMutations, StoreFollower, Browse):
             self.max_history_items)
         users = self.model.user_vectors(vectors, hist, lengths, state.name)
         bonus = self._transition_bonus(state, histories, cat)
-        if self.model.repeat_mixture:
-            bonus = self._repeat_bonus(histories, cat, users, pop, bonus)
+        if self.model.repeat_mixture:  # the history's own items placed by the repeat mixture
+            tails, tail_lengths = catalog_tails(histories, cat.lookup, cat.n, L)
+            bonus = repeat_bonus(cat.vectors, users, pop, tails, tail_lengths, bonus)
         top, scores = self.retriever.top_k(cat.vectors, users, pop, int(k), known_rows if exclude_seen else None,
                                            bonus)
         valid = top >= 0
@@ -346,32 +344,6 @@ class Service(CatalogMutations, StoreFollower, Browse):
         tails, lengths = catalog_tails(histories, cat.lookup, state.n_catalog, head.last)
         rows, items, values = head.terms(state.transitions, tails, lengths)
         return Bonus(rows, items, values.astype(np.float32))
-
-    def _repeat_bonus(self, histories: Sequence[Sequence[HistoryEntry]], cat: _Catalog, users: np.ndarray,
-                      pop: PopularityTerm, bonus: Bonus | None) -> Bonus:
-        """``bonus`` plus the repeat mixture's delta on each history's own catalog items (the last
-        ``max_history`` entries, as evaluation reads them; :mod:`prerec.repeats`)."""
-        tails, lengths = catalog_tails(histories, cat.lookup, cat.n, self.model.max_history)
-        R, T = repeat_counts(tails, lengths)
-        own = [np.unique(t[:n][t[:n] >= 0]) for t, n in zip(tails, lengths, strict=True)]
-        cands = np.full((len(own), max(1, max(len(o) for o in own))), -1, dtype=np.int64)
-        for r, o in enumerate(own):
-            cands[r, : len(o)] = o
-        safe = np.maximum(cands, 0)
-        vectors = cat.vectors.table.take(safe.reshape(-1)).reshape(*cands.shape, -1)
-        s = combine(users.astype(np.float32), vectors, pop.scores[safe]).astype(np.float64)
-        if bonus is not None:
-            s = s + bonus.lookup(cands)
-        s[cands < 0] = -np.inf
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z_hist = np.logaddexp.reduce(s, axis=1)
-        z_all = log_partition(cat.vectors, users, pop, bonus)
-        delta = mixture_delta(repeat_rate(R, T), rest_partition(z_all, z_hist), z_hist)
-        rows, items = np.nonzero(cands >= 0)
-        if not len(rows):
-            return bonus
-        extra = Bonus(rows.astype(np.int64), cands[rows, items], delta[rows].astype(np.float32))
-        return extra if bonus is None else merge_bonus(bonus, extra)
 
     # ---- mutations ----------------------------------------------------------------------------
 

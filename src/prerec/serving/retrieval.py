@@ -143,16 +143,6 @@ class Bonus:
         return np.where((codes[at] == want) & (cands >= 0), values[at], 0).astype(np.float32)
 
 
-def merge_bonus(a: Bonus, b: Bonus) -> Bonus:
-    """One bonus holding both (entries of the same (row, item) summed)."""
-    rows, items = np.concatenate([a.rows, b.rows]), np.concatenate([a.items, b.items])
-    n = int(max(items.max(initial=0), 0)) + 1
-    codes, inverse = np.unique(rows * n + items, return_inverse=True)
-    values = np.zeros(len(codes), np.float64)
-    np.add.at(values, inverse.reshape(-1), np.concatenate([a.values, b.values]).astype(np.float64))
-    return Bonus(codes // n, codes % n, values.astype(np.float32))
-
-
 def _best_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` per row, sorted by score (ties: smaller item index first); -inf entries get id -1."""
     k = min(k, ids.shape[1])
@@ -163,31 +153,6 @@ def _best_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
     ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
     ids = np.where(np.isneginf(scores), -1, ids)
     return ids, scores
-
-
-def log_partition(items: ItemVectors, users: np.ndarray, pop: PopularityTerm, bonus: Bonus | None = None,
-                  chunk: int = 65536) -> np.ndarray:
-    """logsumexp over the whole catalog of each user's full score ``(b,)`` (float64), by chunks
-    as :class:`ExactRetriever` reads them: the repeat mixture's normaliser (:mod:`prerec.repeats`)."""
-    users = np.ascontiguousarray(users, dtype=np.float32)
-    table = items.table
-    total = np.full(len(users), -np.inf)
-    stale = table.over_ids[table.over_ids < table.n_base]
-    for start in range(0, table.n_base, chunk):
-        stop = min(start + chunk, table.n_base)
-        s = combine(users, table.base[start:stop], pop.scores[start:stop]).astype(np.float64)
-        in_chunk = stale[(stale >= start) & (stale < stop)]
-        s[:, in_chunk - start] = -np.inf
-        if bonus is not None:
-            inside = (bonus.items >= start) & (bonus.items < stop)
-            np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
-        total = np.logaddexp(total, np.logaddexp.reduce(s, axis=1))
-    if table.n_over:
-        s = combine(users, table.over, pop.scores[table.over_ids]).astype(np.float64)
-        if bonus is not None:
-            s = s + bonus.lookup(np.ascontiguousarray(np.broadcast_to(table.over_ids, s.shape)))
-        total = np.logaddexp(total, np.logaddexp.reduce(s, axis=1))
-    return total
 
 
 class Retriever(ABC):
