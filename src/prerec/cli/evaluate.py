@@ -23,6 +23,7 @@ from prerec.evaluation.metrics import DEFAULT_RATIO
 from prerec.evaluation.prepare import prepare_without_run
 from prerec.intervention import INFERENCE_MODES, PreRecRecommender
 from prerec.registry import build_model, for_target, parse_names, run_free_names
+from prerec.repeats import REPEAT_CHOICES, override
 from prerec.run import load_run
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", action="append", required=True, metavar="NAME=FORMAT:PATH",
                    help="target domain (repeat for several)")
     p.add_argument("--mode", choices=INFERENCE_MODES, default="zero-shot", help="PreRec inference mode (row 'prerec')")
+    p.add_argument("--repeat-mixture", choices=REPEAT_CHOICES, default="run",
+                   help="rank by the repeat mixture (docs/method.md): as the run was trained (default), on or off")
     p.add_argument("--json", type=Path, required=True, help="results file (the contract's JSON)")
     p.add_argument("--baselines", default="", help=f"comma list of: {','.join(run_free_names())}")
     p.add_argument("--instances-out", type=Path, help="Parquet file, one row per instance and model")
@@ -101,6 +104,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(ratio=args.ratio, ks=ks, split=args.split, batch_size=args.batch_size,
                      filter_history=args.filter_history, max_instances=args.max_instances)
     run = load_run(args.run) if args.run is not None else None
+    if run is not None:
+        override(run.model.cfg, args.repeat_mixture)
     domains = load_domains(args.target)
     if run is not None:
         targets = [run.prepare(d) for d in domains]

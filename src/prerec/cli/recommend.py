@@ -18,6 +18,7 @@ from prerec.errors import PrerecError
 from prerec.evaluation.prepare import prepare_without_run
 from prerec.intervention import INFERENCE_MODES, PreRecRecommender
 from prerec.registry import build_model, for_target, run_free_names
+from prerec.repeats import REPEAT_CHOICES, override
 from prerec.run import load_run
 
 
@@ -34,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which model recommends (default prerec)")
     p.add_argument("--day", help="request day: YYYY-MM-DD or a unix day number (default: after the log ends)")
     p.add_argument("--exclude-history", action="store_true", help="never recommend an item of the history")
+    p.add_argument("--repeat-mixture", choices=REPEAT_CHOICES, default="run",
+                   help="rank by the repeat mixture (docs/method.md): as the run was trained (default), on or off")
     p.add_argument("--encoder", help="text encoder when no --run is given (baselines only)")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     p.set_defaults(handler=run_recommend)
@@ -63,6 +66,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         if not args.run:
             raise PrerecError("--model prerec needs --run RUN_DIR (or choose a baseline with --model)")
         run = load_run(args.run)
+        override(run.model.cfg, args.repeat_mixture)
         target = run.prepare(domain, progress=True)
         model = PreRecRecommender(run, args.mode)
     else:

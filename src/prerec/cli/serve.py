@@ -18,6 +18,7 @@ from pathlib import Path
 
 from prerec.errors import PrerecError
 from prerec.intervention import INFERENCE_MODES
+from prerec.repeats import REPEAT_CHOICES
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = "prerec-events.sqlite"
@@ -80,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     enc.add_argument("--encode-workers", type=int, default=1, help="encoder threads (default 1)")
     enc.add_argument("--encode-queue", type=int, default=8, help="encoding jobs that may wait (default 8)")
     enc.add_argument("--encode-timeout", type=float, default=30.0, help="seconds a request waits (default 30)")
+    p.add_argument("--repeat-mixture", choices=REPEAT_CHOICES, default="run",
+                   help="rank by the repeat mixture (docs/method.md): as the run was trained (default), on or off")
     p.set_defaults(handler=run_serve)
 
 
@@ -167,7 +170,8 @@ def run_serve(args: argparse.Namespace) -> int:
     service = build_service(args.run, args.target, store, args.retrieval, args.mode, max_history_items=limits.max_history,
                             max_k=limits.max_k, max_text_chars=limits.max_text_chars,
                             encode_workers=args.encode_workers, encode_queue=args.encode_queue,
-                            encode_timeout=args.encode_timeout, sync_interval=args.sync_interval)
+                            encode_timeout=args.encode_timeout, sync_interval=args.sync_interval,
+                            repeat_mixture=args.repeat_mixture)
     one_thread_per_request()  # concurrency comes from the request threads
     access_log_to_stderr(not args.no_access_log)
     log.info("serving on http://%s:%d (events in %s; API keys: %s; hosts: %s)", args.host, args.port,

@@ -205,10 +205,12 @@ class Service(CatalogMutations, StoreFollower, Browse):
                               timeout=encode_timeout)
 
     @classmethod
-    def load(cls, run_dir: str | Path, inference: str = "auto", **options: object) -> Service:
+    def load(cls, run_dir: str | Path, inference: str = "auto", repeat_mixture: str = "run",
+             **options: object) -> Service:
         """Load a run once (in one inference mode; ``auto``: in-domain for a domain the run has
-        learned, e.g. a fine-tuned target, zero-shot for a new one); ``options`` as for the constructor."""
-        return cls(ServingModel.from_run(run_dir, inference), **options)  # type: ignore[arg-type]
+        learned, e.g. a fine-tuned target, zero-shot for a new one; ``repeat_mixture`` as for
+        :meth:`ServingModel.from_run`); ``options`` as for the constructor."""
+        return cls(ServingModel.from_run(run_dir, inference, repeat_mixture), **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.texts.close()

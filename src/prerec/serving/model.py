@@ -31,6 +31,7 @@ from prerec.data.domain import Domain
 from prerec.data.prepared import PreparedDomain
 from prerec.intervention import Intervention
 from prerec.popularity import PopularityIndex
+from prerec.repeats import override
 from prerec.run import load_run
 from prerec.scoring import PopularityScores, Scorer
 from prerec.transitions import TransitionHead, TransitionTable
@@ -62,9 +63,12 @@ class ServingModel:
         return cls(Scorer(module, lambda domain: [(None, 1.0)]), embed, prepare, name)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, inference: str = "auto", **options: object) -> ServingModel:
-        """Load a run saved by ``prerec pretrain`` (once), in one inference mode."""
+    def from_run(cls, run_dir: str | Path, inference: str = "auto", repeat_mixture: str = "run",
+                 **options: object) -> ServingModel:
+        """Load a run saved by ``prerec pretrain`` (once), in one inference mode; ``repeat_mixture``
+        ``on``/``off`` switches the run's repeat mixture (:func:`prerec.repeats.override`)."""
         run = load_run(run_dir, device="cpu")
+        override(run.model.cfg, repeat_mixture)
         intervention = Intervention(run, inference, **options)  # type: ignore[arg-type]
 
         def embed(texts: list[str]) -> np.ndarray:
