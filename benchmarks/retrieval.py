@@ -16,7 +16,9 @@ popularity term is shaped like the served one: every item gets g(0) except the `
 of the catalog (the 15-day window's items), which get g(0) + U(0, ``--pop-scale``). The full
 score U . V + g(F) of the exact path is the reference; recall@k is the share of the exact
 top-k that a path returns. Latency is per request (one history per call, one thread, requests
-one after another); build time is the index's (``--threads`` threads).
+one after another); build time is the index's (``--threads`` threads). The "+ repeat mixture term"
+row is what a ``repeat_mixture`` run adds to every path (an exact log-partition over the catalog
+and the history's deltas; ``prerec.serving.terms``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 from prerec.serving.layered import Layered
 from prerec.serving.retrieval import ExactRetriever, FaissRetriever, PopularityTerm
+from prerec.serving.terms import repeat_bonus
 
 
 def make_case(kind: str, n: int, dim: int, n_queries: int, hot: float, pop_scale: float, seed: int):
@@ -70,6 +73,20 @@ def run_queries(retriever, items, U, pop, k) -> tuple[np.ndarray, np.ndarray]:
     return ids, lat
 
 
+def repeat_term_latency(items, U, pop, seed: int) -> np.ndarray:
+    """Per request: the repeat mixture's term (whole-catalog log-partition + the history's deltas)
+    for a 20-entry history with a few repeats, what a ``repeat_mixture`` run adds to any path."""
+    rng = np.random.default_rng(seed)
+    lat = np.empty(len(U))
+    for q in range(len(U)):
+        hist = rng.integers(0, items.n_items, 20)
+        hist[rng.integers(1, 20, 3)] = hist[0]
+        t = time.perf_counter()
+        repeat_bonus(items, U[q : q + 1], pop, hist[None, :], np.array([20]))
+        lat[q] = time.perf_counter() - t
+    return lat
+
+
 def recall(ids: np.ndarray, ref: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, ref)]))
 
@@ -105,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         exact = ExactRetriever()
         ref, lat = run_queries(exact, exact.vectors(table), U, pop, args.k)
         rows.append((data, n, "exact", 0.0, lat, 1.0, "-"))
+        rows.append((data, n, "+ repeat mixture term", 0.0, repeat_term_latency(exact.vectors(table), U, pop, args.seed),
+                     float("nan"), "-"))
         efs = [int(e) for e in str(args.ef_search).split(",")]
         for kind in ("flat", "hnsw"):
             r = FaissRetriever(kind, m=args.m, ef_construction=args.ef_construction, ef_search=efs[0])

@@ -32,19 +32,27 @@ def log_partition(items: ItemVectors, users: np.ndarray, pop: PopularityTerm, bo
     stale = table.over_ids[table.over_ids < table.n_base]
     for start in range(0, table.n_base, chunk):
         stop = min(start + chunk, table.n_base)
-        s = combine(users, table.base[start:stop], pop.scores[start:stop]).astype(np.float64)
+        s = combine(users, table.base[start:stop], pop.scores[start:stop])
         in_chunk = stale[(stale >= start) & (stale < stop)]
         s[:, in_chunk - start] = -np.inf
         if bonus is not None:
             inside = (bonus.items >= start) & (bonus.items < stop)
             np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
-        total = np.logaddexp(total, np.logaddexp.reduce(s, axis=1))
+        total = np.logaddexp(total, _row_logsumexp(s))
     if table.n_over:
-        s = combine(users, table.over, pop.scores[table.over_ids]).astype(np.float64)
+        s = combine(users, table.over, pop.scores[table.over_ids])
         if bonus is not None:
             s = s + bonus.lookup(np.ascontiguousarray(np.broadcast_to(table.over_ids, s.shape)))
-        total = np.logaddexp(total, np.logaddexp.reduce(s, axis=1))
+        total = np.logaddexp(total, _row_logsumexp(s))
     return total
+
+
+def _row_logsumexp(s: np.ndarray) -> np.ndarray:
+    """logsumexp of each row (float64), -inf for a row of -inf only."""
+    m = s.max(axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(s - m).sum(axis=1, dtype=np.float64)) + m[:, 0].astype(np.float64)
 
 
 def repeat_bonus(items: ItemVectors, users: np.ndarray, pop: PopularityTerm, tails: np.ndarray,
