@@ -43,13 +43,13 @@ REPEAT_PRIOR = (0.001, 1.999)  # Beta(a, b) of the repeat rate: mean .0005, wort
 REPEAT_CHOICES = ("run", "on", "off")  # --repeat-mixture: as the run was trained, or switched
 
 
-def override(model_cfg, choice: str) -> None:
+def override(run, choice: str) -> None:
     """Switch a loaded run's ``repeat_mixture`` (``run``: leave it as trained). Nothing is fitted,
     so any run can rank with or without the mixture; its epoch was chosen with the run's own."""
     if choice not in REPEAT_CHOICES:
         raise ValueError(f"repeat mixture {choice!r}: expected one of {', '.join(REPEAT_CHOICES)}")
     if choice != "run":
-        model_cfg.repeat_mixture = choice == "on"
+        run.model.cfg.repeat_mixture = choice == "on"
 
 
 def repeat_counts(histories: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -105,7 +105,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                      filter_history=args.filter_history, max_instances=args.max_instances)
     run = load_run(args.run) if args.run is not None else None
     if run is not None:
-        override(run.model.cfg, args.repeat_mixture)
+        override(run, args.repeat_mixture)
     domains = load_domains(args.target)
     if run is not None:
         targets = [run.prepare(d) for d in domains]

@@ -66,7 +66,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         if not args.run:
             raise PrerecError("--model prerec needs --run RUN_DIR (or choose a baseline with --model)")
         run = load_run(args.run)
-        override(run.model.cfg, args.repeat_mixture)
+        override(run, args.repeat_mixture)
         target = run.prepare(domain, progress=True)
         model = PreRecRecommender(run, args.mode)
     else:

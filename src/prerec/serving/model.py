@@ -68,7 +68,7 @@ class ServingModel:
         """Load a run saved by ``prerec pretrain`` (once), in one inference mode; ``repeat_mixture``
         ``on``/``off`` switches the run's repeat mixture (:func:`prerec.repeats.override`)."""
         run = load_run(run_dir, device="cpu")
-        override(run.model.cfg, repeat_mixture)
+        override(run, repeat_mixture)
         intervention = Intervention(run, inference, **options)  # type: ignore[arg-type]
 
         def embed(texts: list[str]) -> np.ndarray:
