@@ -56,3 +56,30 @@ def test_recommend_and_service_rank_by_the_mixture_when_switched_on(tiny_run, ta
     recs = service.recommend("shop", [history], k=5)
     assert list(recs.indices[0]) == list(top[0])
     np.testing.assert_allclose(recs.scores[0], scores[0], rtol=1e-4, atol=1e-4)
+
+
+def test_a_finetuned_mixture_run_keeps_the_mixture(tiny_run, target_spec, tmp_path):
+    """Fine-tuning a run that ranks by the mixture validates with it, and the saved run keeps it."""
+    import torch
+
+    from prerec.config import FinetuneConfig
+    from prerec.data.instances import make_instances
+    from prerec.training.finetune import finetune_run, save_finetuned_run
+
+    run = load_run(tiny_run)
+    run.model.cfg.repeat_mixture = True
+    target = run.prepare(load_domains([target_spec])[0])
+    torch.set_num_threads(1)
+    new = finetune_run(run, target, None, FinetuneConfig(epochs=1, lr=0.01))
+    assert new.model.cfg.repeat_mixture
+    loaded = load_run(save_finetuned_run(new, tmp_path / "ft", tiny_run, target_spec))
+    assert loaded.model.cfg.repeat_mixture
+    inst = make_instances(target.split.test)
+    inst = inst.take(np.arange(min(20, len(inst))))
+    hist, lengths = inst.histories(20)
+    got = PreRecRecommender(loaded, "in-domain").score(target, hist, lengths, inst.days)
+    np.testing.assert_allclose(got, PreRecRecommender(new, "in-domain").score(target, hist, lengths, inst.days),
+                               rtol=1e-5, atol=1e-5)
+    loaded.model.cfg.repeat_mixture = False
+    plain = PreRecRecommender(loaded, "in-domain").score(target, hist, lengths, inst.days)
+    assert not np.allclose(got, plain)
