@@ -22,3 +22,9 @@ python benchmarks/popularity_repeat.py lastfm=canonical:../shared/data/lastfm \
   "online_retail_uk=online-retail:../shared/data/online_retail/online_retail_2010_2011.parquet#United Kingdom" \
   amazon_office=canonical:../shared/data/amazon_office amazon_scientific=unisrec:../shared/data/amazon_scientific \
   > results/repeat-transfer/popularity-repeat.txt
+# the switch on results/B2's seed-2023 runs (trained without the mixture), test users
+for t in "amazon_scientific=unisrec:../shared/data/amazon_scientific" "amazon_office=canonical:../shared/data/amazon_office" \
+         "lastfm=canonical:../shared/data/lastfm" \
+         "online_retail_uk=online-retail:../shared/data/online_retail/online_retail_2010_2011.parquet#United Kingdom"; do
+  prerec evaluate --run "B2_RUNS/${t%%=*}-prerec" --target "$t" --repeat-mixture on --json "/tmp/switch-${t%%=*}.json"
+done
