@@ -75,7 +75,6 @@ def test_service_ranks_by_the_mixture_as_evaluation(retrieval):
 
     domain, model = tiny_domain(), tiny_model()
     model.scorer.model.cfg.repeat_mixture = True
-    model.repeat_mixture = True
     today = DAY0 + 45
     service = Service(model, retrieval=retrieval, clock=lambda: today * SECONDS_PER_DAY + 3600)
     service.attach(domain)

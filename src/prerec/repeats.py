@@ -37,8 +37,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from prerec.constants import PAD
-
 REPEAT_PRIOR = (0.001, 1.999)  # Beta(a, b) of the repeat rate: mean .0005, worth two transitions
 REPEAT_CHOICES = ("run", "on", "off")  # --repeat-mixture: as the run was trained, or switched
 
@@ -60,7 +58,7 @@ def repeat_counts(histories: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarra
     """
     h = np.asarray(histories, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
-    b, width = h.shape if h.ndim == 2 else (len(h), 0)
+    b, width = h.shape
     R = np.zeros(b, dtype=np.int64)
     cols = np.arange(width)
     for t in range(1, width):
@@ -83,7 +81,7 @@ def history_mask(histories: np.ndarray, lengths: np.ndarray, n_items: int,
     """Boolean ``(b, n_items)``: item j is one of the history's (catalog) items."""
     h = torch.as_tensor(np.asarray(histories, dtype=np.int64), device=device)
     lens = torch.as_tensor(np.asarray(lengths, dtype=np.int64), device=device)
-    valid = (torch.arange(h.shape[1], device=device)[None, :] < lens[:, None]) & (h >= 0) & (h != PAD)
+    valid = (torch.arange(h.shape[1], device=device)[None, :] < lens[:, None]) & (h >= 0)  # PAD is -1
     mask = torch.zeros(len(h), n_items, dtype=torch.bool, device=device)
     rows = torch.arange(len(h), device=device)[:, None].expand_as(h)
     mask[rows[valid], h[valid]] = True

@@ -9,9 +9,11 @@ the norm of the query vector.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from prerec.data.prepared import PreparedDomain
 from prerec.recommender import Recommender
+from prerec.repeats import apply_repeat_mixture
 
 
 class PopularityBaseline(Recommender):
@@ -41,10 +43,6 @@ class PopularityRepeatBaseline(PopularityBaseline):
 
     def score(self, target: PreparedDomain, histories: np.ndarray, lengths: np.ndarray,
               days: np.ndarray) -> np.ndarray:
-        import torch
-
-        from prerec.repeats import apply_repeat_mixture
-
         f2 = super().score(target, histories, lengths, days)
         logits = torch.log(torch.as_tensor(np.maximum(f2, 1e-9), dtype=torch.float64))
         return apply_repeat_mixture(logits, histories, lengths).float().numpy()

@@ -53,7 +53,6 @@ class ServingModel:
         self.name = name
         self.max_history = int(scorer.max_history)
         self.text_dim = int(scorer.model.cfg.text_dim)
-        self.repeat_mixture = bool(getattr(scorer.model.cfg, "repeat_mixture", False))  # prerec.repeats
         self.transitions: TransitionHead | None = None
 
     @classmethod
@@ -61,6 +60,11 @@ class ServingModel:
                     prepare: Callable[[Domain], PreparedDomain], name: str = "prerec") -> ServingModel:
         """A bare :class:`prerec.model.PreRec` module in zero-shot mode (D = 0, no offsets)."""
         return cls(Scorer(module, lambda domain: [(None, 1.0)]), embed, prepare, name)
+
+    @property
+    def repeat_mixture(self) -> bool:
+        """Whether the model ranks by the repeat mixture (:mod:`prerec.repeats`)."""
+        return bool(self.scorer.model.cfg.repeat_mixture)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, inference: str = "auto", repeat_mixture: str = "run",

@@ -40,6 +40,7 @@ Every structure a search reads is immutable, so any number of threads may search
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +174,30 @@ class Retriever(ABC):
         """Item indices ``(b, k)`` and full scores, best first; -1 / -inf where fewer remain."""
 
 
+def exact_scores(items: ItemVectors, users: np.ndarray, pop: PopularityTerm, bonus: Bonus | None = None,
+                 chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The full score of every current catalog item, by chunks: ``(ids, scores)`` pairs of shape
+    ``(b, c)`` (a base row replaced in the layer scores -inf in its base chunk)."""
+    users = np.ascontiguousarray(users, dtype=np.float32)
+    table = items.table
+    stale = table.over_ids[table.over_ids < table.n_base]
+    for start in range(0, table.n_base, chunk):
+        stop = min(start + chunk, table.n_base)
+        s = combine(users, table.base[start:stop], pop.scores[start:stop])
+        in_chunk = stale[(stale >= start) & (stale < stop)]
+        s[:, in_chunk - start] = -np.inf  # their current vector is in the layer
+        if bonus is not None:
+            inside = (bonus.items >= start) & (bonus.items < stop)
+            np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
+        yield np.broadcast_to(np.arange(start, stop, dtype=np.int64), s.shape), s
+    if table.n_over:
+        s = combine(users, table.over, pop.scores[table.over_ids])
+        ids = np.broadcast_to(table.over_ids, s.shape)
+        if bonus is not None:
+            s = s + bonus.lookup(np.ascontiguousarray(ids))
+        yield ids, s
+
+
 class ExactRetriever(Retriever):
     """U . V + g(F) over every item, by chunks of ``chunk`` items (bounded memory)."""
 
@@ -183,29 +208,10 @@ class ExactRetriever(Retriever):
 
     def top_k(self, items: ItemVectors, users: np.ndarray, pop: PopularityTerm, k: int,
               exclude: list[np.ndarray] | None = None, bonus: Bonus | None = None) -> tuple[np.ndarray, np.ndarray]:
-        users = np.ascontiguousarray(users, dtype=np.float32)
-        b = len(users)
-        table = items.table
-        k = max(1, min(int(k), table.n))
-        best_ids = np.full((b, 0), -1, np.int64)
-        best_s = np.full((b, 0), -np.inf, np.float32)
-        stale = table.over_ids[table.over_ids < table.n_base]
-        for start in range(0, table.n_base, self.chunk):
-            stop = min(start + self.chunk, table.n_base)
-            s = combine(users, table.base[start:stop], pop.scores[start:stop])
-            ids = np.broadcast_to(np.arange(start, stop, dtype=np.int64), s.shape)
-            in_chunk = stale[(stale >= start) & (stale < stop)]
-            s[:, in_chunk - start] = -np.inf  # their current vector is in the layer
-            if bonus is not None:
-                inside = (bonus.items >= start) & (bonus.items < stop)
-                np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
-            s[_exclusion_mask(ids, exclude)] = -np.inf
-            best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
-        if table.n_over:
-            s = combine(users, table.over, pop.scores[table.over_ids])
-            ids = np.broadcast_to(table.over_ids, s.shape)
-            if bonus is not None:
-                s = s + bonus.lookup(np.ascontiguousarray(ids))
+        k = max(1, min(int(k), items.table.n))
+        best_ids = np.full((len(users), 0), -1, np.int64)
+        best_s = np.full((len(users), 0), -np.inf, np.float32)
+        for ids, s in exact_scores(items, users, pop, bonus, self.chunk):
             s[_exclusion_mask(ids, exclude)] = -np.inf
             best_ids, best_s = _best_k(np.hstack([best_ids, ids]), np.hstack([best_s, s]), k)
         return best_ids, best_s.astype(np.float32)

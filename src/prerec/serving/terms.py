@@ -8,7 +8,7 @@ import numpy as np
 
 from prerec.repeats import mixture_delta, repeat_counts, repeat_rate, rest_partition
 from prerec.scoring import combine
-from prerec.serving.retrieval import Bonus, ItemVectors, PopularityTerm
+from prerec.serving.retrieval import Bonus, ItemVectors, PopularityTerm, exact_scores
 
 
 def merge_bonus(a: Bonus, b: Bonus) -> Bonus:
@@ -21,28 +21,12 @@ def merge_bonus(a: Bonus, b: Bonus) -> Bonus:
     return Bonus(codes // n, codes % n, values.astype(np.float32))
 
 
-
 def log_partition(items: ItemVectors, users: np.ndarray, pop: PopularityTerm, bonus: Bonus | None = None,
                   chunk: int = 65536) -> np.ndarray:
-    """logsumexp over the whole catalog of each user's full score ``(b,)`` (float64), by chunks
-    as :class:`ExactRetriever` reads them: the repeat mixture's normaliser (:mod:`prerec.repeats`)."""
-    users = np.ascontiguousarray(users, dtype=np.float32)
-    table = items.table
+    """logsumexp over the whole catalog of each user's full score ``(b,)`` (float64), read by the
+    exact retriever's chunks: the repeat mixture's normaliser (:mod:`prerec.repeats`)."""
     total = np.full(len(users), -np.inf)
-    stale = table.over_ids[table.over_ids < table.n_base]
-    for start in range(0, table.n_base, chunk):
-        stop = min(start + chunk, table.n_base)
-        s = combine(users, table.base[start:stop], pop.scores[start:stop])
-        in_chunk = stale[(stale >= start) & (stale < stop)]
-        s[:, in_chunk - start] = -np.inf
-        if bonus is not None:
-            inside = (bonus.items >= start) & (bonus.items < stop)
-            np.add.at(s, (bonus.rows[inside], bonus.items[inside] - start), bonus.values[inside])
-        total = np.logaddexp(total, _row_logsumexp(s))
-    if table.n_over:
-        s = combine(users, table.over, pop.scores[table.over_ids])
-        if bonus is not None:
-            s = s + bonus.lookup(np.ascontiguousarray(np.broadcast_to(table.over_ids, s.shape)))
+    for _, s in exact_scores(items, users, pop, bonus, chunk):
         total = np.logaddexp(total, _row_logsumexp(s))
     return total
 
