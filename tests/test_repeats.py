@@ -103,8 +103,9 @@ def test_key_is_saved_and_old_runs_keep_their_identity():
     from prerec.model import ModelConfig
     from prerec.run import run_identity
 
-    off = TrainConfig(encoder="hash:64")
-    on = TrainConfig(encoder="hash:64", model=ModelConfig(repeat_mixture=True))
+    off = TrainConfig(encoder="hash:64", model=ModelConfig(repeat_mixture=False))
+    on = TrainConfig(encoder="hash:64")
+    assert on.model.repeat_mixture is True  # the default since results/repeat-transfer
     assert "repeat_mixture" not in run_identity(off, ["a"], "hash:64")["train"]["model"]
     assert run_identity(on, ["a"], "hash:64")["train"]["model"]["repeat_mixture"] is True
     assert ModelConfig.from_dict(on.model.to_dict()).repeat_mixture is True

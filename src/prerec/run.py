@@ -162,6 +162,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
         train["model"].pop("popularity_factors")
     if train["model"].get("repeat_mixture") is False:  # runs from before the key: the same run
         train["model"].pop("repeat_mixture")
+    if not train["model"].get("history_shrinkage", 0.0):  # runs from before the key: the same run
+        train["model"].pop("history_shrinkage", None)
     if train.get("train_repeats", True):  # runs from before the key: the same run
         train.pop("train_repeats", None)
     if train.get("transition_head", True):  # likewise: fitted after training, the weights are the same
@@ -193,6 +195,15 @@ def read_identity(path: Path) -> Identity:
         raise PrerecError(f"{path}: not an identity vocabulary ({exc})") from None
 
 
+def upgrade_run_config(config: dict) -> dict:
+    """A run's config.json as this version reads it: keys whose default changed since the run was
+    written get the value the run was trained and chosen with (in place; returned)."""
+    for model_cfg in (config.get("train", {}).get("model"), config.get("model")):
+        if isinstance(model_cfg, dict):  # written before the key: scored by the paper's formula
+            model_cfg.setdefault("repeat_mixture", False)
+    return config
+
+
 def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
     """Load a run directory written by ``prerec pretrain`` (the best epoch's weights)."""
     path = Path(run_dir)
@@ -204,6 +215,7 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     weights = path / "model.safetensors"
     if not weights.exists():
         raise PrerecError(f"{path}: no model.safetensors yet (the run has not finished an epoch)")
+    upgrade_run_config(config)
     cfg = TrainConfig.from_dict(config["train"], where=str(path / "config.json"))
     mcfg = ModelConfig.from_dict(config["model"])
     model = PreRec(mcfg)

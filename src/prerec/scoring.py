@@ -1,7 +1,8 @@
 """The one place PreRec's scores are computed, for every inference mode and every caller.
 
     V_j = W x_j + a_id(j) (+ e_j in-domain)    item_vectors
-    U   = sum_d w_d f(V_hist + D_d)            user_vectors   (the intervention gives the draws d)
+    U   = n/(n+k) sum_d w_d f(V_hist + D_d)    user_vectors   (the intervention gives the draws d;
+                                                          n the history's length, k history_shrinkage)
     Z_j = g(F_j(day))                          popularity_scores
     s   = U . V_j + Z_j                        combine
 
@@ -124,7 +125,10 @@ class Scorer:
     def user_vectors(self, vectors: np.ndarray | torch.Tensor, histories: np.ndarray, lengths: np.ndarray,
                      domain: str | None = None) -> torch.Tensor:
         """U ``(b, H)``: ``histories`` are rows of ``vectors`` (left-aligned, PAD-padded); only the
-        last ``max_history`` count. ``domain`` is the target whose D the intervention decides."""
+        last ``max_history`` count. ``domain`` is the target whose D the intervention decides.
+        With ``history_shrinkage`` k > 0, U is scaled by n / (n + k) (n real history items): the
+        user part of a short history counts less against the popularity head (inference only; the
+        training loss uses the model's own U)."""
         self.model.eval()
         V = self._tensor(vectors, np.float32)
         hist, lens = last_items(histories, lengths, self.max_history)
@@ -138,6 +142,10 @@ class Scorer:
             if weight != 1.0:
                 u = u * weight
             users = u if users is None else users + u
+        k = float(self.model.cfg.history_shrinkage)
+        if k > 0:
+            n = lens_t.to(users.dtype).unsqueeze(-1)
+            users = users * (n / (n + k))
         return users
 
     @torch.no_grad()
