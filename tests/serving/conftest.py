@@ -47,13 +47,14 @@ def db(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A run pre-trained for one epoch on two tiny domains (hash:64 text), for ``prerec serve``."""
+    """A run pre-trained for one epoch on two tiny domains (hash:64 text), for ``prerec serve``;
+    without the repeat mixture (the switch's tests turn it on)."""
     from prerec.config import build_config
     from prerec.training.pretrain import pretrain
 
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = build_config("cpu", sets=["epochs=1", "hidden_size=32", "pop_hidden=32", "encoder=hash:64",
-                                    "progress=false"])
+                                    "progress=false", "repeat_mixture=false"])
     pretrain([tiny_domain("s1", seed=1), tiny_domain("s2", seed=2)], cfg, out)
     return out
 

@@ -41,8 +41,11 @@ def retail() -> list[Domain]:
 
 
 def tiny_config(**kw) -> TrainConfig:
+    # the paper's score (no repeat mixture): these tests check its parts against references; the
+    # mixture, the library default, has its own (tests/test_repeats.py, tests/serving/test_repeat_switch.py)
     base = dict(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=2, patience=3,
-                encoder="hash:64", valid_max_instances=200, eval_batch_size=256, progress=False, device="cpu")
+                encoder="hash:64", valid_max_instances=200, eval_batch_size=256, progress=False, device="cpu",
+                repeat_mixture=False)
     base.update(kw)
     return train_config(**base)
 
