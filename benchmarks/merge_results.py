@@ -55,13 +55,17 @@ def parse_pick(models: str) -> tuple[set[str], set[str]]:
 
 
 def only(result: dict, models: set[str], curve_models: set[str] | None = None) -> dict:
-    """The part restricted to ``models`` (main table and unseen subset) and ``curve_models`` (its
-    incremental curves; default: the same models). Pre-training records are kept: the first part's
-    are the merged benchmark's."""
+    """The part restricted to ``models`` (main table, unseen subset and the per-seed rows) and
+    ``curve_models`` (its incremental curves; default: the same models). Pre-training records are
+    kept (the first part's are the merged benchmark's) unless no PreRec row is taken from the part:
+    a part picked for SASRec only does not bring its pre-trainings."""
     curve_models = models if curve_models is None else curve_models
     out = dict(result)
     for section in ("results", "unseen"):
         out[section] = {t: {m: v for m, v in ms.items() if m in models} for t, ms in result[section].items()}
+    out["by_seed"] = {s: {m: v for m, v in ms.items() if m in models} for s, ms in (result.get("by_seed") or {}).items()}
+    if not any(m.startswith("prerec") or m == "zesrec" for m in models | curve_models):
+        out["pretraining"] = {}
     out["incremental"] = {m: c for m, c in result["incremental"].items() if m in curve_models}
     out["config"] = {**result["config"], "models": [m for m in result["config"]["models"] if m in models],
                      "incremental_models": [m for m in result["config"]["incremental_models"] if m in curve_models]}
@@ -93,6 +97,29 @@ def mean_row(per_target: dict) -> dict:
         means[m] = {**{k: float(sum(r[k] for r in rows) / len(rows)) for k in keys},
                     "instances": int(sum(r["instances"] for r in rows))}
     return means
+
+
+def merge_seeds(parts: list[dict], targets: list[str]) -> dict:
+    """The seeded rows' per-seed means over the merged targets: a part's per-seed row is its mean
+    over its own targets, so parts are weighed by their number of targets; a (seed, model) is kept
+    only where the parts together cover every target (each once: the results section refuses a
+    model that two parts report for one target)."""
+    rows: dict = {}
+    for p in parts:
+        n = len(p["config"]["targets"])
+        for seed, models in (p.get("by_seed") or {}).items():
+            for m, v in models.items():
+                rows.setdefault(seed, {}).setdefault(m, []).append((n, v))
+    out: dict = {}
+    for seed, models in rows.items():
+        for m, pieces in models.items():
+            total = sum(n for n, _ in pieces)
+            if total != len(targets):
+                continue
+            keys = [k for k in pieces[0][1] if k != "instances"]
+            out.setdefault(seed, {})[m] = {**{k: float(sum(n * v[k] for n, v in pieces) / total) for k in keys},
+                                           "instances": int(sum(v.get("instances", 0) for _, v in pieces))}
+    return out
 
 
 def merge(parts: list[dict], name: str | None = None) -> dict:
@@ -163,6 +190,7 @@ def merge(parts: list[dict], name: str | None = None) -> dict:
         all(m in out["results"].get(t, {}) for t in targets for m in cfg["models"] if m not in na)
         and all(t in out["incremental"].get(m, {}).get(str(n), {}) for m in cfg["incremental_models"]
                 for n in cfg["incremental"] for t in targets))
+    out["by_seed"] = merge_seeds(parts, targets)
     out["pretraining"] = {}
     for p in parts:  # a run reused by a later part keeps the record of the part that trained it
         for k, v in p["pretraining"].items():
@@ -212,6 +240,12 @@ def main() -> int:
             raise SystemExit(f"{d}: its test instances differ from the first part's")
         keys = keys if keys is not None else k
     pd.concat(frames, ignore_index=True).to_parquet(out / "instances.parquet", index=False)
+    for seed in result["by_seed"]:  # the seeded rows' per-instance files (seeds after the first)
+        files = [(d / f"instances-seed{seed}.parquet", p) for d, p in zip(dirs, picks)]
+        seeded = [pd.read_parquet(f) for f, _ in files if f.exists()]
+        seeded = [f if p is None else f[f["model"].isin(p)] for f, (_, p) in zip(seeded, [x for x in files if x[0].exists()])]
+        if any(len(f) for f in seeded):
+            pd.concat(seeded, ignore_index=True).to_parquet(out / f"instances-seed{seed}.parquet", index=False)
     note = "\n".join(f"- part {i + 1}: `{m['dir']}`, models: {m['models'] if m['models'] == 'all' else ', '.join(m['models'])}"
                      for i, m in enumerate(result["merged_from"]))
     (out / "table.md").write_text(markdown_report(result) + "\nMerged from (`benchmarks/merge_results.py`):\n\n"

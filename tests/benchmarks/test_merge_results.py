@@ -124,3 +124,34 @@ def test_a_main_table_row_from_parts_that_ran_different_folds():
     assert out["complete"]
     with pytest.raises(SystemExit, match="results/b: prerec-finetuned reported by two parts"):
         mr.merge([base, fold("b", 0.4), fold("b", 0.5)])
+
+
+def test_seeded_rows_are_merged_over_folds_and_a_sasrec_part_brings_no_pretraining():
+    """One part per fold, each with its own per-seed rows; an earlier run gives SASRec only."""
+    def fold(t: str, r: float) -> dict:
+        p = part("B2", ["prerec"], {})
+        p["folds"] = [{"name": t, "targets": [t]}]
+        p["n_train_instances"] = {t: 9}
+        p["config"]["targets"] = [t]
+        p["results"] = {t: {"prerec": {"recall@k%": r, "rndcg@k%": r / 10, "instances": 5}}}
+        p["by_seed"] = {"2024": {"prerec": {"recall@k%": r + 0.01, "rndcg@k%": r / 10, "instances": 5}}}
+        p["pretraining"] = {f"{t}-prerec": {"new": True}}
+        return p
+
+    old = fold("a", 0.0)
+    old["folds"] = [{"name": t, "targets": [t]} for t in "abc"]
+    old["n_train_instances"] = {t: 9 for t in "abc"}
+    old["config"]["targets"] = ["a", "b", "c"]
+    old["config"]["models"] = ["prerec", "sasrec-scratch"]
+    old["results"] = {t: {"prerec": {"recall@k%": 0.9, "instances": 5}, "sasrec-scratch": {"recall@k%": 0.5, "instances": 5}}
+                      for t in "abc"}
+    old["by_seed"] = {"2024": {"prerec": {"recall@k%": 0.9, "rndcg@k%": 0.9, "instances": 15}}}
+    old["pretraining"] = {f"{t}-prerec": {"new": False} for t in "abc"}
+    sasrec_only = mr.only(old, {"sasrec-scratch"})
+    assert sasrec_only["pretraining"] == {} and sasrec_only["by_seed"] == {"2024": {}}
+    out = mr.merge([sasrec_only, fold("a", 0.1), fold("b", 0.2), fold("c", 0.6)], name="B2")
+    assert out["by_seed"]["2024"]["prerec"]["recall@k%"] == pytest.approx(0.31)  # (0.11 + 0.21 + 0.61) / 3
+    assert out["by_seed"]["2024"]["prerec"]["instances"] == 15
+    assert all(v == {"new": True} for v in out["pretraining"].values()) and len(out["pretraining"]) == 3
+    # a seeded row that does not cover every target is left out, not averaged over fewer
+    assert "prerec" not in mr.merge([sasrec_only, fold("a", 0.1), fold("b", 0.2)], name="B2")["by_seed"].get("2024", {})
