@@ -241,9 +241,11 @@ def main() -> int:
         keys = keys if keys is not None else k
     pd.concat(frames, ignore_index=True).to_parquet(out / "instances.parquet", index=False)
     for seed in result["by_seed"]:  # the seeded rows' per-instance files (seeds after the first)
-        files = [(d / f"instances-seed{seed}.parquet", p) for d, p in zip(dirs, picks)]
-        seeded = [pd.read_parquet(f) for f, _ in files if f.exists()]
-        seeded = [f if p is None else f[f["model"].isin(p)] for f, (_, p) in zip(seeded, [x for x in files if x[0].exists()])]
+        seeded = []
+        for d, p in zip(dirs, picks):
+            if (d / f"instances-seed{seed}.parquet").exists():
+                f = pd.read_parquet(d / f"instances-seed{seed}.parquet")
+                seeded.append(f if p is None else f[f["model"].isin(p)])
         if any(len(f) for f in seeded):
             pd.concat(seeded, ignore_index=True).to_parquet(out / f"instances-seed{seed}.parquet", index=False)
     note = "\n".join(f"- part {i + 1}: `{m['dir']}`, models: {m['models'] if m['models'] == 'all' else ', '.join(m['models'])}"
