@@ -82,6 +82,7 @@ class TrainConfig:
             (self.lambda_identity > 0, "lambda_identity", "must be > 0"),
             (0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),
             (m.history_shrinkage >= 0, "model.history_shrinkage", "must be >= 0"),
+            (m.taste_calibration >= 0, "model.taste_calibration", "must be >= 0"),
             (0 < self.metric_ratio <= 1, "metric_ratio", "must be in (0, 1]"),
             (self.lr > 0 and self.lr_decay > 0, "lr", "and lr_decay must be > 0"),
         ]

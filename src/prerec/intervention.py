@@ -9,6 +9,9 @@
 - ``in-domain`` (a source domain, or a fine-tuned target): its D_k and offsets e_j on;
 - ``auto``: ``in-domain`` for a domain the run has learned (a source, or a target it was
   fine-tuned on: ``prerec finetune``), ``zero-shot`` for any other (what a service wants);
+- with ``taste_calibration`` tau > 0, a zero-shot domain's user part U is scaled by
+  min(1, d_target / (tau d_sources)), d the text's taste signal (:mod:`prerec.text.taste`) read
+  from the target's log when it is first scored (:meth:`Intervention.observe`);
 - ``zero-shot-mc``: the user tower averaged over draws of D, from the empirical distribution of
   the learned source D_k (``mc_source="empirical"``: each source domain weighted equally, the
   exact average when there are at most ``mc_draws`` sources) or from the prior N(0, 1/lambda_D)
@@ -21,6 +24,8 @@ into the draws of D and the offset rows the :class:`prerec.scoring.Scorer` uses;
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
@@ -32,7 +37,10 @@ from prerec.recommender import Recommender
 from prerec.repeats import apply_repeat_mixture
 from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer, last_items
+from prerec.text.taste import taste_signal
 from prerec.transitions import TransitionTable
+
+log = logging.getLogger(__name__)
 
 INFERENCE_MODES = ("zero-shot", "in-domain", "zero-shot-mc", "auto")
 MC_SOURCES = ("empirical", "prior")
@@ -51,6 +59,7 @@ class Intervention:
         self.run, self.inference = run, inference
         self.mc_draws, self.mc_source, self.seed = int(mc_draws), mc_source, seed
         self._mc: DomainDraws | None = None
+        self._weights: dict[str, float] = {}
 
     def mode_for(self, domain: str | None) -> str:
         """The mode a domain is scored in: ``auto`` resolved by whether the run has learned it."""
@@ -68,19 +77,52 @@ class Intervention:
         """Identity row of each catalog item (every mode: identity is not a domain bias)."""
         return self.run.identity_rows(domain)
 
+    def observe(self, name: str, prepared: PreparedDomain) -> None:
+        """Read the taste signal of a domain scored zero-shot from its training users' log (once
+        per name; only with ``taste_calibration`` on). Every caller that scores a prepared domain
+        calls it first, so evaluation, validation and the service weigh U.V alike."""
+        tau = float(self.run.model.cfg.taste_calibration)
+        if tau <= 0 or name in self._weights or self.mode_for(name) == "in-domain":
+            return
+        sources = self.run.source_taste_signal()
+        if sources is None:
+            raise PrerecError("taste_calibration: the run records no taste signal for its sources (saved "
+                              "before it was recorded); pre-train it again or set taste_calibration = 0")
+        target = taste_signal(prepared.item_emb, prepared.split.train)
+        if target is None:
+            weight = 1.0
+            log.warning("taste_calibration: %s has no log to read a taste signal from (fewer than two "
+                        "training users with two distinct items); U.V keeps its full weight", name)
+        else:
+            weight = float(np.clip(target / (tau * sources), 0.0, 1.0)) if sources > 0 else 1.0
+            log.info("taste signal of %s: %.3f (sources %.3f, tau %g): U.V weight %.3f",
+                     name, target, sources, tau, weight)
+        self._weights[name] = weight
+
+    def text_weight(self, domain: str | None) -> float:
+        """The factor on U (and so on U.V) for ``domain``: 1 in-domain or with the key off."""
+        if float(self.run.model.cfg.taste_calibration) <= 0 or self.mode_for(domain) == "in-domain":
+            return 1.0
+        if domain not in self._weights:
+            raise PrerecError(f"taste_calibration: domain {domain!r} is scored before its taste signal was "
+                              "read (Intervention.observe with its prepared domain)")
+        return self._weights[domain]
+
     def draws(self, domain: str | None) -> DomainDraws:
-        """The domain vectors the user tower is averaged over, with their weights."""
+        """The domain vectors the user tower is averaged over, with their weights (times the
+        domain's :meth:`text_weight`)."""
         model = self.run.model
         mode = self.mode_for(domain)
-        if mode == "zero-shot":
-            return [(None, 1.0)]
         if mode == "in-domain":
             k = self.run.domain_index(domain)
             return [(None if model.domain is None else model.domain[k].detach(), 1.0)]
+        scale = self.text_weight(domain)
+        if mode == "zero-shot":
+            return [(None, scale)]
         if self._mc is None:
             d, w = self.monte_carlo_draws()
             self._mc = [(d[i], float(w[i])) for i in range(len(d))]
-        return self._mc
+        return self._mc if scale == 1.0 else [(d, w * scale) for d, w in self._mc]
 
     def monte_carlo_draws(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(D draws (m, H), weights (m,)) for the Monte Carlo mode."""
@@ -134,6 +176,7 @@ class PreRecRecommender(Recommender):
 
     def item_tensor(self, target: PreparedDomain) -> torch.Tensor:
         """V ``(n_items, H)`` of the target's catalog on the model's device (cached per target)."""
+        self.intervention.observe(target.name, target)
         if target.name not in self._vectors:
             rows = self.intervention.offset_rows(target.name, target.domain.item_ids)
             identity = self.intervention.identity_rows(target.domain)

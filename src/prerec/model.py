@@ -72,6 +72,10 @@ class ModelConfig:
     # k: at inference U is scaled by n / (n + k), n the history's length, so that popularity carries
     # short histories (0: off; prerec.scoring.Scorer.user_vectors)
     history_shrinkage: float = 0.0
+    # tau: zero-shot, U.V is scaled by min(1, d_target / (tau d_sources)), d the text's taste signal
+    # (prerec.text.taste), so a target whose texts say little of taste leans on popularity (0: off;
+    # prerec.intervention.Intervention.text_weight)
+    taste_calibration: float = 0.0
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True

@@ -50,6 +50,7 @@ class SourceInfo:
     n_items: int
     domain_index: int  # row of D and offset block in the model; -1 for "select" domains
     n_train_instances: int = 0
+    taste_signal: float | None = None  # prerec.text.taste, on its training users (None: runs before it)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +91,16 @@ class Run:
             raise PrerecError(f"in-domain mode: {name!r} is not a domain this run was trained on (known: {known}); "
                               "use zero-shot mode for a new domain")
         return s.domain_index
+
+    def source_taste_signal(self) -> float | None:
+        """The trained sources' taste signal (:mod:`prerec.text.taste`), averaged with the weights
+        training drew the sources with (``domain_balanced``: each the same; otherwise by instances);
+        ``None`` when a source lacks it (a run saved before the signal was recorded)."""
+        trained = [s for s in self.sources if s.role == "train"]
+        if not trained or any(s.taste_signal is None for s in trained):
+            return None
+        w = np.ones(len(trained)) if self.config.domain_balanced else np.array([s.n_train_instances for s in trained], float)
+        return float(np.average([s.taste_signal for s in trained], weights=w))
 
     def trained_domain_indices(self) -> list[int]:
         return [s.domain_index for s in self.sources if s.role == "train"]
@@ -164,6 +175,8 @@ def run_identity(cfg: TrainConfig, specs: list[str], encoder_identity: str) -> d
         train["model"].pop("repeat_mixture")
     if not train["model"].get("history_shrinkage", 0.0):  # runs from before the key: the same run
         train["model"].pop("history_shrinkage", None)
+    if not train["model"].get("taste_calibration", 0.0):  # likewise
+        train["model"].pop("taste_calibration", None)
     if train.get("train_repeats", True):  # runs from before the key: the same run
         train.pop("train_repeats", None)
     if train.get("transition_head", True):  # likewise: fitted after training, the weights are the same

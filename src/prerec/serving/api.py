@@ -230,6 +230,7 @@ class Service(CatalogMutations, StoreFollower, Browse):
         name = name or domain.name
         t0 = time.perf_counter()
         prepared = self.model.prepare(domain)
+        self.model.observe(name, prepared)
         emb = np.ascontiguousarray(prepared.item_emb, dtype=np.float32)
         ids = np.asarray(domain.item_ids, dtype=object)
         vectors = np.ascontiguousarray(self.model.item_vectors(emb, domain), dtype=np.float32)

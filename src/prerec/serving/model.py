@@ -43,8 +43,10 @@ class ServingModel:
     def __init__(self, scorer: Scorer, embed: Callable[[list[str]], np.ndarray],
                  prepare: Callable[[Domain], PreparedDomain], name: str = "prerec",
                  offset_rows: Callable[[str, np.ndarray], np.ndarray | None] | None = None,
-                 identity_rows: Callable[[Domain], np.ndarray | None] | None = None) -> None:
+                 identity_rows: Callable[[Domain], np.ndarray | None] | None = None,
+                 observe: Callable[[str, PreparedDomain], None] | None = None) -> None:
         self.scorer = scorer
+        self._observe = observe
         self._embed = embed
         self._prepare = prepare
         self._offset_rows = offset_rows
@@ -79,7 +81,8 @@ class ServingModel:
             return run.transform.apply(run.encoder.encode(texts))
 
         model = cls(Scorer(run.model, intervention.draws), embed, run.prepare, name=str(run_dir),
-                    offset_rows=intervention.offset_rows, identity_rows=intervention.identity_rows)
+                    offset_rows=intervention.offset_rows, identity_rows=intervention.identity_rows,
+                    observe=intervention.observe)
         model.run = run
         if run.transitions is not None and run.transitions.beta:  # beta 0: the head changes nothing
             model.transitions = run.transitions
@@ -94,6 +97,12 @@ class ServingModel:
     def prepare(self, domain: Domain) -> PreparedDomain:
         with self._embed_lock:
             return self._prepare(domain)
+
+    def observe(self, name: str, prepared: PreparedDomain) -> None:
+        """Read what the intervention needs from a domain's log before it is scored under ``name``
+        (its taste signal, with ``taste_calibration``: :meth:`prerec.intervention.Intervention.observe`)."""
+        if self._observe is not None:
+            self._observe(name, prepared)
 
     def item_vectors(self, emb: np.ndarray, domain: Domain | None = None) -> np.ndarray:
         """V ``(n, H)`` float32; for ``domain``'s whole catalog (``emb`` in catalog order) the items'

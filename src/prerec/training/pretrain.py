@@ -44,6 +44,7 @@ from prerec.model import PreRec
 from prerec.run import RUN_FORMAT, Run, SourceInfo, identity_json, read_json, resolve_device, run_identity
 from prerec.text import embed_catalog, get_encoder
 from prerec.text.postprocess import EmbeddingTransform
+from prerec.text.taste import taste_signal
 from prerec.training.data import Corpus, Part
 from prerec.training.loop import BestEpoch, Hooks, TrainState, World, make_optimizer, train
 from prerec.training.transitions import fit_transition_head
@@ -123,11 +124,15 @@ def _parts(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str]) -
                         "than 2 interactions); it is left out of training", spec, p.name)
             sources.append(SourceInfo(p.name, spec, "skipped", p.n_items, -1, 0))
             continue
-        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst)))
+        taste = taste_signal(p.item_emb, p.split.train if cfg.source_users == "train" else p.domain.sequences)
+        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste))
         parts.append(Part(p, inst, k))
         k += 1
     if not parts:
         raise PrerecError("no source domain has a training instance (users with at least 2 interactions)")
+    log.info("text taste signal of the sources (prerec.text.taste): %s", ", ".join(
+        f"{s.name} {s.taste_signal:.3f}" if s.taste_signal is not None else f"{s.name} n/a"
+        for s in sources if s.role == "train"))
     return sources, parts
 
 

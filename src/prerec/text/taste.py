@@ -1,0 +1,62 @@
+"""How much a domain's item texts say about its users' taste, read from its log without labels.
+
+    taste_signal = (within - across) / sd(across)
+
+``within`` is the mean over users (each with at least two distinct items, each weighing the
+same) of the mean cosine between two *distinct* items of the user's sequence; ``across`` the
+mean cosine between two interactions drawn independently from the log's user-uniform marginal
+(a user uniformly, then one of the user's interactions uniformly), ``sd(across)`` its standard
+deviation. A domain whose users' items are no closer in text than two random interactions'
+(Last.fm's artist names: 0.15, against 0.4-1.1 for shops) gives a text tower little to go on.
+
+``taste_calibration`` (a model key, :meth:`prerec.intervention.Intervention.text_weight`) compares
+a zero-shot target's signal with the trained sources' and scales U.V down when the target's is
+much weaker. Everything is exact (no sampling): the within-user mean by each user's item sum,
+|sum x|^2 = sum_i sum_j x_i . x_j; the across mean and variance by the marginal's first and second
+moments, m = sum_i p_i x_i and M = sum_i p_i x_i x_i^T: E[x.y] = m.m, E[(x.y)^2] = tr(M M).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prerec.data.domain import Sequences
+
+
+def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> float | None:
+    """The standardised gap between same-user and random-pair text similarity (see the module).
+
+    ``item_emb`` ``(n_items, F)`` in the space the model reads (any scale: rows are normalised);
+    ``sequences`` the domain's log. ``None`` when it is undefined: fewer than two users with two
+    distinct items, or every interaction on one item.
+    """
+    x = np.asarray(item_emb, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1.0)
+    lengths = sequences.lengths
+    users = np.repeat(np.arange(len(lengths)), lengths)
+    if not len(users):
+        return None
+
+    pairs = np.unique(np.stack([users, sequences.items]), axis=1)  # distinct (user, item), by user
+    distinct = np.bincount(pairs[0], minlength=len(lengths))
+    starts = np.concatenate([[0], np.cumsum(distinct)[:-1]])
+    sums = np.add.reduceat(x[pairs[1]], starts[distinct > 0], axis=0)
+    n = distinct[distinct > 0].astype(np.float64)
+    keep = n >= 2
+    if keep.sum() < 2:
+        return None
+    within = float(((np.einsum("ij,ij->i", sums, sums)[keep] - n[keep]) / (n[keep] * (n[keep] - 1))).mean())
+
+    active = lengths > 0
+    p = np.bincount(sequences.items, weights=(1.0 / np.where(active, lengths, 1))[users] / active.sum(),
+                    minlength=len(x))
+    seen = np.flatnonzero(p > 0)
+    xs, ps = x[seen], p[seen]
+    m = ps @ xs
+    M = (xs * ps[:, None]).T @ xs
+    mean = float(m @ m)
+    var = float(np.sum(M * M)) - mean**2
+    if var <= 1e-12:
+        return None
+    return (within - mean) / var**0.5
