@@ -10,7 +10,7 @@
 - ``auto``: ``in-domain`` for a domain the run has learned (a source, or a target it was
   fine-tuned on: ``prerec finetune``), ``zero-shot`` for any other (what a service wants);
 - with ``taste_calibration`` tau > 0, a zero-shot domain's user part U is scaled by
-  min(1, d_target / (tau d_sources)), d the text's taste signal (:mod:`prerec.text.taste`) read
+  min(1, (d_target + 2 se) / (tau d_sources)), d the text's taste signal (:mod:`prerec.text.taste`) read
   from the target's log when it is first scored (:meth:`Intervention.observe`);
 - ``zero-shot-mc``: the user tower averaged over draws of D, from the empirical distribution of
   the learned source D_k (``mc_source="empirical"``: each source domain weighted equally, the
@@ -37,7 +37,7 @@ from prerec.recommender import Recommender
 from prerec.repeats import apply_repeat_mixture
 from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer, last_items
-from prerec.text.taste import taste_signal
+from prerec.text.taste import MIN_USERS, taste_signal
 from prerec.transitions import TransitionTable
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,12 @@ class Intervention:
         target = taste_signal(prepared.item_emb, prepared.split.train)
         if target is None:
             weight = 1.0
-            log.warning("taste_calibration: %s has no log to read a taste signal from (fewer than two "
-                        "training users with two distinct items); U.V keeps its full weight", name)
+            log.debug("taste_calibration: %s has too small a log to read a taste signal from (fewer than %d "
+                      "training users with two distinct items); U.V keeps its full weight", name, MIN_USERS)
         else:
-            weight = float(np.clip(target / (tau * sources), 0.0, 1.0)) if sources > 0 else 1.0
-            log.info("taste signal of %s: %.3f (sources %.3f, tau %g): U.V weight %.3f",
-                     name, target, sources, tau, weight)
+            weight = float(np.clip(target.upper / (tau * sources), 0.0, 1.0)) if sources > 0 else 1.0
+            log.debug("taste signal of %s: %.3f ± %.3f over %d users (sources %.3f, tau %g): U.V weight %.3f",
+                      name, target.value, target.se, target.users, sources, tau, weight)
         self._weights[name] = weight
 
     def text_weight(self, domain: str | None) -> float:

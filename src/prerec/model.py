@@ -72,7 +72,7 @@ class ModelConfig:
     # k: at inference U is scaled by n / (n + k), n the history's length, so that popularity carries
     # short histories (0: off; prerec.scoring.Scorer.user_vectors)
     history_shrinkage: float = 0.0
-    # tau: zero-shot, U.V is scaled by min(1, d_target / (tau d_sources)), d the text's taste signal
+    # tau: zero-shot, U.V is scaled by min(1, (d + 2 se)_target / (tau d_sources)), d the text's taste signal
     # (prerec.text.taste), so a target whose texts say little of taste leans on popularity (0: off;
     # prerec.intervention.Intervention.text_weight)
     taste_calibration: float = 0.0

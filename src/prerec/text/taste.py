@@ -9,26 +9,48 @@ mean cosine between two interactions drawn independently from the log's user-uni
 deviation. A domain whose users' items are no closer in text than two random interactions'
 (Last.fm's artist names: 0.15, against 0.4-1.1 for shops) gives a text tower little to go on.
 
-``taste_calibration`` (a model key, :meth:`prerec.intervention.Intervention.text_weight`) compares
+``taste_calibration`` (a model key, :meth:`prerec.intervention.Intervention.observe`) compares
 a zero-shot target's signal with the trained sources' and scales U.V down when the target's is
-much weaker. Everything is exact (no sampling): the within-user mean by each user's item sum,
+much weaker. A small log gives a noisy signal (Online Retail's countries with 3 to 40 such users
+read anywhere in -0.2..0.4), so the signal needs ``MIN_USERS`` users, comes with its standard error
+over them, and the target is judged by its upper bound ``value + 2 se``: U.V loses weight only
+where the log shows clearly that the text says little. Everything is exact (no sampling): the within-user mean by each user's item sum,
 |sum x|^2 = sum_i sum_j x_i . x_j; the across mean and variance by the marginal's first and second
 moments, m = sum_i p_i x_i and M = sum_i p_i x_i x_i^T: E[x.y] = m.m, E[(x.y)^2] = tr(M M).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from prerec.data.domain import Sequences
 
+UPPER_BOUND_Z = 2.0  # the target is judged by value + 2 se (about a 98% one-sided upper bound)
+MIN_USERS = 30  # fewer users with two distinct items: no signal (their spread is no standard error)
 
-def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> float | None:
+
+@dataclass(frozen=True)
+class TasteSignal:
+    """A domain's taste signal, its standard error (over users) and the users it was read from."""
+
+    value: float
+    se: float
+    users: int
+
+    @property
+    def upper(self) -> float:
+        return self.value + UPPER_BOUND_Z * self.se
+
+
+def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> TasteSignal | None:
     """The standardised gap between same-user and random-pair text similarity (see the module).
 
     ``item_emb`` ``(n_items, F)`` in the space the model reads (any scale: rows are normalised);
-    ``sequences`` the domain's log. ``None`` when it is undefined: fewer than two users with two
-    distinct items, or every interaction on one item.
+    ``sequences`` the domain's log. ``None`` when it cannot be read: fewer than ``MIN_USERS`` users
+    with two distinct items, or every interaction on one item. The standard error is that of the mean over
+    users of their within-user similarity (the across moments are exact and far less noisy).
     """
     x = np.asarray(item_emb, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -44,9 +66,9 @@ def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> float | None:
     sums = np.add.reduceat(x[pairs[1]], starts[distinct > 0], axis=0)
     n = distinct[distinct > 0].astype(np.float64)
     keep = n >= 2
-    if keep.sum() < 2:
+    if keep.sum() < MIN_USERS:
         return None
-    within = float(((np.einsum("ij,ij->i", sums, sums)[keep] - n[keep]) / (n[keep] * (n[keep] - 1))).mean())
+    per_user = (np.einsum("ij,ij->i", sums, sums)[keep] - n[keep]) / (n[keep] * (n[keep] - 1))
 
     active = lengths > 0
     p = np.bincount(sequences.items, weights=(1.0 / np.where(active, lengths, 1))[users] / active.sum(),
@@ -59,4 +81,6 @@ def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> float | None:
     var = float(np.sum(M * M)) - mean**2
     if var <= 1e-12:
         return None
-    return (within - mean) / var**0.5
+    sd = var**0.5
+    return TasteSignal(float((per_user.mean() - mean) / sd), float(per_user.std(ddof=1) / len(per_user) ** 0.5 / sd),
+                       len(per_user))

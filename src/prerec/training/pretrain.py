@@ -125,7 +125,7 @@ def _parts(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str]) -
             sources.append(SourceInfo(p.name, spec, "skipped", p.n_items, -1, 0))
             continue
         taste = taste_signal(p.item_emb, p.split.train if cfg.source_users == "train" else p.domain.sequences)
-        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste))
+        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste and taste.value))
         parts.append(Part(p, inst, k))
         k += 1
     if not parts:
