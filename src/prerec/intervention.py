@@ -86,10 +86,11 @@ class Intervention:
             return
         sources = self.run.source_taste_signal()
         if sources is None:
-            raise PrerecError("taste_calibration: the run records no taste signal for its sources (saved "
-                              "before it was recorded); pre-train it again or set taste_calibration = 0")
+            raise PrerecError(f"taste_calibration: the run records no readable taste signal for its sources "
+                              f"(saved before it was recorded, or no source has {MIN_USERS} training users with "
+                              "two distinct items); pre-train it again or set taste_calibration = 0")
         target = taste_signal(prepared.item_emb, prepared.split.train)
-        if target is None:
+        if target is None or not target.readable:
             weight = 1.0
             log.debug("taste_calibration: %s has too small a log to read a taste signal from (fewer than %d "
                       "training users with two distinct items); U.V keeps its full weight", name, MIN_USERS)

@@ -51,6 +51,7 @@ class SourceInfo:
     domain_index: int  # row of D and offset block in the model; -1 for "select" domains
     n_train_instances: int = 0
     taste_signal: float | None = None  # prerec.text.taste, on its training users (None: runs before it)
+    taste_users: int = 0  # the users it was read from (below prerec.text.taste.MIN_USERS: not used)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,10 +95,14 @@ class Run:
 
     def source_taste_signal(self) -> float | None:
         """The trained sources' taste signal (:mod:`prerec.text.taste`), averaged with the weights
-        training drew the sources with (``domain_balanced``: each the same; otherwise by instances);
-        ``None`` when a source lacks it (a run saved before the signal was recorded)."""
-        trained = [s for s in self.sources if s.role == "train"]
-        if not trained or any(s.taste_signal is None for s in trained):
+        training drew the sources with (``domain_balanced``: each the same; otherwise by instances)
+        over the sources it could be read from (``MIN_USERS``); ``None`` when there is none (or the
+        run was saved before the signal was recorded)."""
+        from prerec.text.taste import MIN_USERS
+
+        trained = [s for s in self.sources if s.role == "train" and s.taste_signal is not None
+                   and s.taste_users >= MIN_USERS]
+        if not trained:
             return None
         w = np.ones(len(trained)) if self.config.domain_balanced else np.array([s.n_train_instances for s in trained], float)
         return float(np.average([s.taste_signal for s in trained], weights=w))

@@ -97,6 +97,10 @@ def test_run_directory_contents_and_round_trip(office, lastfm, tmp_path):
 
     loaded = load_run(d)
     assert loaded.source_names == ["office", "lastfm"]
+    # each source's text taste signal (prerec.text.taste) is saved with the run, as trained
+    assert [s.taste_signal for s in loaded.sources] == [s.taste_signal for s in run.sources]
+    assert all(isinstance(s.taste_signal, float) for s in loaded.sources)
+    assert loaded.source_taste_signal() == pytest.approx(np.mean([s.taste_signal for s in run.sources]))
     prepared = loaded.prepare(office)
     np.testing.assert_allclose(prepared.item_emb, run.prepare(office).item_emb)
     from prerec.intervention import PreRecRecommender

@@ -43,13 +43,19 @@ class TasteSignal:
     def upper(self) -> float:
         return self.value + UPPER_BOUND_Z * self.se
 
+    @property
+    def readable(self) -> bool:
+        """Read from enough users (``MIN_USERS``) for its standard error to mean something."""
+        return self.users >= MIN_USERS
+
 
 def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> TasteSignal | None:
     """The standardised gap between same-user and random-pair text similarity (see the module).
 
     ``item_emb`` ``(n_items, F)`` in the space the model reads (any scale: rows are normalised);
-    ``sequences`` the domain's log. ``None`` when it cannot be read: fewer than ``MIN_USERS`` users
-    with two distinct items, or every interaction on one item. The standard error is that of the mean over
+    ``sequences`` the domain's log. ``None`` when it is undefined: fewer than two users with two
+    distinct items, or every interaction on one item; with fewer than ``MIN_USERS`` such users it
+    is returned but not ``readable``. The standard error is that of the mean over
     users of their within-user similarity (the across moments are exact and far less noisy).
     """
     x = np.asarray(item_emb, dtype=np.float64)
@@ -66,7 +72,7 @@ def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> TasteSignal | No
     sums = np.add.reduceat(x[pairs[1]], starts[distinct > 0], axis=0)
     n = distinct[distinct > 0].astype(np.float64)
     keep = n >= 2
-    if keep.sum() < MIN_USERS:
+    if keep.sum() < 2:
         return None
     per_user = (np.einsum("ij,ij->i", sums, sums)[keep] - n[keep]) / (n[keep] * (n[keep] - 1))
 

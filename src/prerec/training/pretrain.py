@@ -125,14 +125,15 @@ def _parts(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str]) -
             sources.append(SourceInfo(p.name, spec, "skipped", p.n_items, -1, 0))
             continue
         taste = taste_signal(p.item_emb, p.split.train if cfg.source_users == "train" else p.domain.sequences)
-        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste and taste.value))
+        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste and taste.value,
+                                  taste.users if taste else 0))
         parts.append(Part(p, inst, k))
         k += 1
     if not parts:
         raise PrerecError("no source domain has a training instance (users with at least 2 interactions)")
-    log.info("text taste signal of the sources (prerec.text.taste): %s", ", ".join(
-        f"{s.name} {s.taste_signal:.3f}" if s.taste_signal is not None else f"{s.name} n/a"
-        for s in sources if s.role == "train"))
+    log.info("text taste signal of the sources (prerec.text.taste; over users with two distinct items): %s",
+             ", ".join(f"{s.name} {s.taste_signal:.3f} ({s.taste_users})" if s.taste_signal is not None
+                       else f"{s.name} n/a" for s in sources if s.role == "train"))
     return sources, parts
 
 
