@@ -37,7 +37,7 @@ from prerec.recommender import Recommender
 from prerec.repeats import apply_repeat_mixture
 from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer, last_items
-from prerec.text.taste import MIN_USERS, taste_signal
+from prerec.text.taste import MIN_USERS, taste_signal, text_weight
 from prerec.transitions import TransitionTable
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,11 @@ class Intervention:
                               f"(saved before it was recorded, or no source has {MIN_USERS} training users with "
                               "two distinct items); pre-train it again or set taste_calibration = 0")
         target = taste_signal(prepared.item_emb, prepared.split.train)
+        weight = text_weight(target, sources, tau)
         if target is None or not target.readable:
-            weight = 1.0
             log.debug("taste_calibration: %s has too small a log to read a taste signal from (fewer than %d "
                       "training users with two distinct items); U.V keeps its full weight", name, MIN_USERS)
         else:
-            weight = float(np.clip(target.upper / (tau * sources), 0.0, 1.0)) if sources > 0 else 1.0
             log.debug("taste signal of %s: %.3f ± %.3f over %d users (sources %.3f, tau %g): U.V weight %.3f",
                       name, target.value, target.se, target.users, sources, tau, weight)
         self._weights[name] = weight

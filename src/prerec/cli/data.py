@@ -1,4 +1,4 @@
-"""``prerec data stats``, ``popularity`` and ``identity``: look at domains before training on them."""
+"""``prerec data stats``, ``popularity``, ``identity`` and ``taste``: look at domains before training on them."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--require", action="store_true",
                    help="fail (exit 2) where the domains declare no shared ids, as identity switched on would")
     i.set_defaults(handler=run_identity)
+    t = dsub.add_parser("taste", help="how much each domain's item texts say about its users' taste "
+                        "(prerec.text.taste), and the U.V weight a run's taste_calibration gives it")
+    t.add_argument("domains", nargs="+", metavar="NAME=FORMAT:PATH")
+    t.add_argument("--run", help="a pre-trained run: embed as it does (encoder, post-processing, split seed) "
+                   "and compare with its sources")
+    t.add_argument("--tau", type=float, help="taste_calibration to show the weight for (default: the run's)")
+    t.add_argument("--encoder", default=None, help="without --run: the text encoder (default: e5)")
+    t.add_argument("--seed", type=int, default=SPLIT_SEED, help="without --run: the user split seed")
+    t.set_defaults(handler=run_taste)
 
 
 def run_identity(args: argparse.Namespace) -> int:
@@ -160,4 +169,48 @@ def run_popularity(args: argparse.Namespace) -> int:
     frame.to_parquet(tmp, index=False)
     tmp.replace(out)
     print(f"wrote {len(frame):,} (day, item) rows for {len(domains)} domain(s) to {out}")
+    return 0
+
+
+def run_taste(args: argparse.Namespace) -> int:
+    """Print each domain's taste signal over its training users (and, with a run, the weight)."""
+    from prerec.data.prepared import prepare_domain
+    from prerec.text import embed_catalog, get_encoder
+    from prerec.text.taste import MIN_USERS, taste_signal, text_weight
+
+    domains = load_domains(args.domains)
+    for d in domains:
+        require_text(d)
+    run = sources = None
+    if args.run:
+        from prerec.run import load_run
+
+        run = load_run(args.run, device="cpu")
+        sources = run.source_taste_signal()
+    elif args.tau is not None:
+        raise PrerecError("--tau needs --run (the weight compares a domain with the run's sources)")
+    tau = args.tau if args.tau is not None else (run.model.cfg.taste_calibration if run else 0.0)
+    encoder = None if run else get_encoder(args.encoder)
+    table = Table(title="Text taste signal: same-user minus random-pair text similarity, in sd")
+    for col in ("domain", "users read", "signal", "± se", "upper bound", *(("U.V weight",) if run else ())):
+        table.add_column(col, justify="left" if col == "domain" else "right", no_wrap=True)
+    for d in domains:
+        prepared = run.prepare(d) if run else prepare_domain(d, embed_catalog(d, encoder), args.seed)
+        sig = taste_signal(prepared.item_emb, prepared.split.train)
+        cells = ["n/a"] * 3 if sig is None else [f"{sig.value:.3f}", f"{sig.se:.3f}", f"{sig.upper:.3f}"]
+        if sig is not None and not sig.readable:
+            cells[0] += " (too few users)"
+        weight = []
+        if run:
+            weight = [f"{text_weight(sig, sources, tau):.3f}" if sources is not None else "n/a"]
+        table.add_row(d.name, f"{0 if sig is None else sig.users:,}", *cells, *weight)
+    console = Console(width=max(Console().width, 130))
+    console.print(table)
+    if run:
+        src = ", ".join(f"{s.name} {s.taste_signal:.3f} ({s.taste_users:,} users)" for s in run.sources
+                        if s.role == "train" and s.taste_signal is not None)
+        console.print(f"sources of {args.run}: {src or 'none recorded'}; their mean "
+                      f"{'n/a' if sources is None else f'{sources:.3f}'}; taste_calibration {tau:g}")
+    console.print(f"read from each domain's training users with two distinct items (at least {MIN_USERS} "
+                  "for a reading); docs/method.md, \"Taste calibration\"")
     return 0

@@ -90,3 +90,12 @@ def taste_signal(item_emb: np.ndarray, sequences: Sequences) -> TasteSignal | No
     sd = var**0.5
     return TasteSignal(float((per_user.mean() - mean) / sd), float(per_user.std(ddof=1) / len(per_user) ** 0.5 / sd),
                        len(per_user))
+
+
+def text_weight(target: TasteSignal | None, sources: float, tau: float) -> float:
+    """The factor ``taste_calibration`` = ``tau`` puts on a zero-shot target's U.V:
+    min(1, upper bound / (tau x the sources' signal)), floored at 0; 1 with the key off, with no
+    readable target signal, or when the sources' own signal is not positive (nothing to compare)."""
+    if tau <= 0 or target is None or not target.readable or sources <= 0:
+        return 1.0
+    return float(np.clip(target.upper / (tau * sources), 0.0, 1.0))
