@@ -132,7 +132,7 @@ def test_weight_is_clipped_and_the_sources_are_weighed_as_training_drew_them():
     assert run.source_taste_signal() == pytest.approx(1e6)
 
 
-def test_errors_name_what_is_missing():
+def test_unobserved_domain_is_an_error_and_sources_without_a_reading_switch_it_off():
     from prerec.errors import PrerecError
     from prerec.intervention import Intervention
 
@@ -141,9 +141,10 @@ def test_errors_name_what_is_missing():
         Intervention(run, "zero-shot").text_weight("tiny")
     run.sources[0].taste_signal = None  # a run saved before the signal was recorded: the other one counts
     assert run.source_taste_signal() == pytest.approx(0.3)
-    run.sources[1].taste_users = 29  # read from too few users
-    with pytest.raises(PrerecError, match="records no readable taste signal"):
-        Intervention(run, "zero-shot").observe("tiny", model.prepare(domain))
+    run.sources[1].taste_users = 29  # read from too few users: nothing to compare with, U.V stays whole
+    iv = Intervention(run, "zero-shot")
+    iv.observe("tiny", model.prepare(domain))
+    assert iv.text_weight("tiny") == 1.0
 
 
 @pytest.mark.parametrize("retrieval", ["exact", "flat", "hnsw"])
@@ -174,10 +175,12 @@ def test_key_identity_and_validation():
     from prerec.config import TrainConfig
     from prerec.errors import PrerecError
     from prerec.model import ModelConfig
-    from prerec.run import run_identity
+    from prerec.run import run_identity, upgrade_run_config
 
-    off, on = TrainConfig(encoder="hash:64"), TrainConfig(encoder="hash:64", model=ModelConfig(taste_calibration=0.5))
+    off, on = TrainConfig(encoder="hash:64", model=ModelConfig(taste_calibration=0.0)), TrainConfig(encoder="hash:64")
     assert "taste_calibration" not in run_identity(off, ["a"], "hash:64")["train"]["model"]  # older runs: the same
-    assert run_identity(on, ["a"], "hash:64")["train"]["model"]["taste_calibration"] == 0.5
+    assert run_identity(on, ["a"], "hash:64")["train"]["model"]["taste_calibration"] == 0.5  # the default
+    old = {"train": {"model": {"hidden_size": 8}}, "model": {"hidden_size": 8}}  # a run saved before the key
+    assert upgrade_run_config(old)["model"]["taste_calibration"] == 0.0 == old["train"]["model"]["taste_calibration"]
     with pytest.raises(PrerecError, match="taste_calibration"):
         TrainConfig(encoder="hash:64", model=ModelConfig(taste_calibration=-1.0)).validate()

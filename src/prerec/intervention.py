@@ -86,9 +86,10 @@ class Intervention:
             return
         sources = self.run.source_taste_signal()
         if sources is None:
-            raise PrerecError(f"taste_calibration: the run records no readable taste signal for its sources "
-                              f"(saved before it was recorded, or no source has {MIN_USERS} training users with "
-                              "two distinct items); pre-train it again or set taste_calibration = 0")
+            log.warning("taste_calibration: no source of this run has a readable taste signal (none has %d "
+                        "training users with two distinct items); U.V keeps its full weight on %s", MIN_USERS, name)
+            self._weights[name] = 1.0
+            return
         target = taste_signal(prepared.item_emb, prepared.split.train)
         weight = text_weight(target, sources, tau)
         if target is None or not target.readable:

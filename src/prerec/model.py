@@ -74,8 +74,8 @@ class ModelConfig:
     history_shrinkage: float = 0.0
     # tau: zero-shot, U.V is scaled by min(1, (d + 2 se)_target / (tau d_sources)), d the text's taste signal
     # (prerec.text.taste), so a target whose texts say little of taste leans on popularity (0: off;
-    # prerec.intervention.Intervention.text_weight)
-    taste_calibration: float = 0.0
+    # prerec.intervention.Intervention.observe; results/taste-calibration)
+    taste_calibration: float = 0.5
     domain_confounder: bool = True
     popularity_head: bool = True
     item_offsets: bool = True

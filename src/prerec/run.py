@@ -217,8 +217,9 @@ def upgrade_run_config(config: dict) -> dict:
     """A run's config.json as this version reads it: keys whose default changed since the run was
     written get the value the run was trained and chosen with (in place; returned)."""
     for model_cfg in (config.get("train", {}).get("model"), config.get("model")):
-        if isinstance(model_cfg, dict):  # written before the key: scored by the paper's formula
+        if isinstance(model_cfg, dict):  # written before the keys: scored by the paper's formula
             model_cfg.setdefault("repeat_mixture", False)
+            model_cfg.setdefault("taste_calibration", 0.0)
     return config
 
 

@@ -54,7 +54,7 @@ def tiny_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = build_config("cpu", sets=["epochs=1", "hidden_size=32", "pop_hidden=32", "encoder=hash:64",
-                                    "progress=false", "repeat_mixture=false"])
+                                    "progress=false", "repeat_mixture=false", "taste_calibration=0"])
     pretrain([tiny_domain("s1", seed=1), tiny_domain("s2", seed=2)], cfg, out)
     return out
 

@@ -41,11 +41,12 @@ def retail() -> list[Domain]:
 
 
 def tiny_config(**kw) -> TrainConfig:
-    # the paper's score (no repeat mixture): these tests check its parts against references; the
-    # mixture, the library default, has its own (tests/test_repeats.py, tests/serving/test_repeat_switch.py)
+    # the paper's score (no repeat mixture, no taste calibration): these tests check its parts against
+    # references; the mixture and the calibration, library defaults, have their own
+    # (tests/test_repeats.py, tests/serving/test_repeat_switch.py, tests/test_taste_calibration.py)
     base = dict(hidden_size=32, pop_hidden=32, n_negatives=31, batch_size=64, epochs=2, patience=3,
                 encoder="hash:64", valid_max_instances=200, eval_batch_size=256, progress=False, device="cpu",
-                repeat_mixture=False)
+                repeat_mixture=False, taste_calibration=0.0)
     base.update(kw)
     return train_config(**base)
 
