@@ -1,8 +1,10 @@
 """The one place PreRec's scores are computed, for every inference mode and every caller.
 
     V_j = W x_j + a_id(j) (+ e_j in-domain)    item_vectors
-    U   = n/(n+k) sum_d w_d f(V_hist + D_d)    user_vectors   (the intervention gives the draws d;
-                                                          n the history's length, k history_shrinkage)
+    U   = n/(n+k) sum_d w_d f(V_hist + D_d)    user_vectors   (the intervention gives the draws d and
+                                                          their weights w_d, times a zero-shot target's
+                                                          taste weight; n the history's length, k
+                                                          history_shrinkage)
     Z_j = g(F_j(day))                          popularity_scores
     s   = U . V_j + Z_j                        combine
 
