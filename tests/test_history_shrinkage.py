@@ -31,32 +31,24 @@ def _setup(k: float):
 
 @pytest.mark.parametrize("mixture", [False, True])
 def test_scores_are_the_shrunk_user_part_plus_popularity(mixture):
-    import torch
+    from serving_helpers import assert_zero_shot_scores
 
+    from prerec.evaluation.popularity_share import score_parts
     from prerec.intervention import PreRecRecommender
-    from prerec.repeats import apply_repeat_mixture
 
     k = 4.0
     domain, model, run, hs, hist, lengths, today = _setup(0.0)
     run.model.cfg.repeat_mixture = False
-    rec = PreRecRecommender(run, "zero-shot")
     prepared = model.prepare(domain)
     days = np.full(len(hs), today)
-    plain = rec.score(prepared, hist, lengths, days).astype(np.float64)
-    V = rec.item_tensor(prepared)
-    uv = (rec.scorer.user_vectors(V, hist, lengths, domain.name) @ V.T).double().numpy()
-    g = plain - uv  # the popularity part, the same for every history of one day
-    want = np.empty_like(plain)
+    uv, g = score_parts(PreRecRecommender(run, "zero-shot"), prepared, hist, lengths, days)  # s = U.V + g
+    want = np.empty_like(uv)
     for r in range(len(hs)):  # by hand: n real items of the history, weight n / (n + k)
         n = sum(1 for j in hist[r] if j >= 0)
         want[r] = n / (n + k) * uv[r] + g[r]
-    if mixture:
-        want = apply_repeat_mixture(torch.tensor(want), hist, lengths).numpy()
     run.model.cfg.history_shrinkage = k
-    run.model.cfg.repeat_mixture = mixture
-    got = PreRecRecommender(run, "zero-shot").score(prepared, hist, lengths, days)
-    np.testing.assert_allclose(got - got.mean(1, keepdims=True), want - want.mean(1, keepdims=True), atol=2e-4)
-    assert not np.allclose(got, plain, atol=1e-3)
+    got = assert_zero_shot_scores(run, prepared, hist, lengths, days, want, mixture)
+    assert not np.allclose(got, uv + g, atol=1e-3)
 
 
 @pytest.mark.parametrize("retrieval", ["exact", "flat", "hnsw"])

@@ -75,29 +75,21 @@ def _expected_weight(run, prepared, tau):
 
 @pytest.mark.parametrize("mixture", [False, True])
 def test_zero_shot_scores_are_the_weighted_user_part_plus_popularity(mixture):
-    import torch
+    from serving_helpers import assert_zero_shot_scores
 
+    from prerec.evaluation.popularity_share import score_parts
     from prerec.intervention import PreRecRecommender
-    from prerec.repeats import apply_repeat_mixture
 
     domain, model, run, hs, hist, lengths, today = _setup(0.0)
     run.model.cfg.repeat_mixture = False
-    rec = PreRecRecommender(run, "zero-shot")
     prepared = model.prepare(domain)
     days = np.full(len(hs), today)
-    plain = rec.score(prepared, hist, lengths, days).astype(np.float64)
-    V = rec.item_tensor(prepared)
-    uv = (rec.scorer.user_vectors(V, hist, lengths, domain.name) @ V.T).double().numpy()
+    uv, g = score_parts(PreRecRecommender(run, "zero-shot"), prepared, hist, lengths, days)  # s = U.V + g
     _bite(run, prepared)  # the sources' mean puts the target's upper bound at 0.6 tau
     w = _expected_weight(run, prepared, TAU)
     assert w == pytest.approx(0.6)
-    want = w * uv + (plain - uv)
-    if mixture:
-        want = apply_repeat_mixture(torch.tensor(want), hist, lengths).numpy()
     run.model.cfg.taste_calibration = TAU
-    run.model.cfg.repeat_mixture = mixture
-    got = PreRecRecommender(run, "zero-shot").score(prepared, hist, lengths, days)
-    np.testing.assert_allclose(got - got.mean(1, keepdims=True), want - want.mean(1, keepdims=True), atol=2e-4)
+    assert_zero_shot_scores(run, prepared, hist, lengths, days, w * uv + g, mixture)
     # the Monte Carlo mode's user tower is scaled alike (one source: one draw of weight 1 x 0.6);
     # in-domain (a trained source) is untouched
     run.sources = run.sources[:1]

@@ -92,3 +92,19 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def assert_zero_shot_scores(run, prepared, hist, lengths, days, want, mixture: bool) -> np.ndarray:
+    """``PreRecRecommender(run, "zero-shot")`` scores ``want`` (the repeat mixture applied to it
+    when ``mixture``), up to a constant per row; returns the scores."""
+    import torch
+
+    from prerec.intervention import PreRecRecommender
+    from prerec.repeats import apply_repeat_mixture
+
+    if mixture:
+        want = apply_repeat_mixture(torch.tensor(want), hist, lengths).numpy()
+    run.model.cfg.repeat_mixture = mixture
+    got = PreRecRecommender(run, "zero-shot").score(prepared, hist, lengths, days)
+    np.testing.assert_allclose(got - got.mean(1, keepdims=True), want - want.mean(1, keepdims=True), atol=2e-4)
+    return got
