@@ -37,7 +37,7 @@ from prerec.recommender import Recommender
 from prerec.repeats import apply_repeat_mixture
 from prerec.run import Run
 from prerec.scoring import DomainDraws, Scorer, last_items
-from prerec.text.taste import MIN_USERS, taste_signal, text_weight
+from prerec.text.taste import MIN_USERS, text_weight
 from prerec.transitions import TransitionTable
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Intervention:
                         "training users with two distinct items); U.V keeps its full weight on %s", MIN_USERS, name)
             self._weights[name] = 1.0
             return
-        target = taste_signal(prepared.item_emb, prepared.split.train)
+        target = prepared.taste
         weight = text_weight(target, sources, tau)
         if target is None or not target.readable:
             log.debug("taste_calibration: %s has too small a log to read a taste signal from (fewer than %d "

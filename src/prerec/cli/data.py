@@ -176,7 +176,7 @@ def run_taste(args: argparse.Namespace) -> int:
     """Print each domain's taste signal over its training users (and, with a run, the weight)."""
     from prerec.data.prepared import prepare_domain
     from prerec.text import embed_catalog, get_encoder
-    from prerec.text.taste import MIN_USERS, taste_signal, text_weight
+    from prerec.text.taste import MIN_USERS, text_weight
 
     domains = load_domains(args.domains)
     for d in domains:
@@ -196,7 +196,7 @@ def run_taste(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col == "domain" else "right", no_wrap=True)
     for d in domains:
         prepared = run.prepare(d) if run else prepare_domain(d, embed_catalog(d, encoder), args.seed)
-        sig = taste_signal(prepared.item_emb, prepared.split.train)
+        sig = prepared.taste
         cells = ["n/a"] * 3 if sig is None else [f"{sig.value:.3f}", f"{sig.se:.3f}", f"{sig.upper:.3f}"]
         if sig is not None and not sig.readable:
             cells[0] += " (too few users)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +13,9 @@ from prerec.data.domain import Domain
 from prerec.data.split import Split, split_users
 from prerec.errors import PrerecError
 from prerec.popularity import PopularityIndex
+
+if TYPE_CHECKING:
+    from prerec.text.taste import TasteSignal
 
 
 @dataclass
@@ -34,6 +39,15 @@ class PreparedDomain:
     @property
     def n_items(self) -> int:
         return self.domain.n_items
+
+    @cached_property
+    def taste(self) -> TasteSignal | None:
+        """The text taste signal of the training users' log (:mod:`prerec.text.taste`; ``None``
+        when undefined), read once per prepared domain: the weight ``taste_calibration`` gives it
+        zero-shot is recomputed cheaply from this every time a scorer needs it."""
+        from prerec.text.taste import taste_signal  # the text layer builds on the data layer
+
+        return taste_signal(self.item_emb, self.split.train)
 
     def factors(self, days: np.ndarray | int | None, items: np.ndarray) -> np.ndarray:
         """Popularity factors ``(n, 4)`` of the given (day, item) pairs."""
