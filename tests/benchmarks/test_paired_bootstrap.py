@@ -42,3 +42,11 @@ def test_refuses_different_instances():
     f = f[~((f.model == "b") & (f.user_id == "0"))]
     with pytest.raises(SystemExit, match="same test instances"):
         pb.paired(f, "a", "b")
+
+
+def test_one_domain_and_model_b_from_another_file():
+    f = frame()
+    assert pb.paired(pb.select(f, "b", "y"), "a", "b", draws=50)["recall@k%"][0] == pytest.approx(0.5)
+    other = f[f.model == "a"].assign(model="b")  # b's instances from a file where b hits as a does
+    point = pb.paired(pb.select(f[f.model == "a"], "b", None, other), "a", "b", draws=50)["recall@k%"][0]
+    assert point == pytest.approx(0.0)

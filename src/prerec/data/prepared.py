@@ -43,8 +43,8 @@ class PreparedDomain:
     @cached_property
     def taste(self) -> TasteSignal | None:
         """The text taste signal of the training users' log (:mod:`prerec.text.taste`; ``None``
-        when undefined), read once per prepared domain: the weight ``taste_calibration`` gives it
-        zero-shot is recomputed cheaply from this every time a scorer needs it."""
+        when undefined), read once per prepared domain (pre-training reads a source's here, and
+        every scorer of a zero-shot target its weight from it)."""
         from prerec.text.taste import taste_signal  # the text layer builds on the data layer
 
         return taste_signal(self.item_emb, self.split.train)

@@ -124,8 +124,8 @@ def _parts(prepared: list[PreparedDomain], cfg: TrainConfig, specs: list[str]) -
                         "than 2 interactions); it is left out of training", spec, p.name)
             sources.append(SourceInfo(p.name, spec, "skipped", p.n_items, -1, 0))
             continue
-        taste = taste_signal(p.item_emb, p.split.train if cfg.source_users == "train" else p.domain.sequences)
-        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste and taste.value,
+        taste = p.taste if cfg.source_users == "train" else taste_signal(p.item_emb, p.domain.sequences)
+        sources.append(SourceInfo(p.name, spec, "train", p.n_items, k, len(inst), taste.value if taste else None,
                                   taste.users if taste else 0))
         parts.append(Part(p, inst, k))
         k += 1
